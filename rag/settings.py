@@ -1,0 +1,84 @@
+"""The one settings object. Every field can be overridden by an environment variable `RAG_<FIELD>` (upper case)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CORPUS_DIR = Path(__file__).resolve().parent / "corpus"  # the five bundled articles (default corpus)
+
+
+def _default_index_root() -> Path:
+    return PROJECT_ROOT / "index"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-techtransfer"
+
+
+@dataclass
+class Settings:
+    # where things live
+    index_root: Path = field(default_factory=_default_index_root)
+    index_name: str = "default"
+    cache_dir: Path = field(default_factory=_default_cache)  # models are provisioned here, outside the repo
+    # chunking
+    chunk_size: int = 300  # target characters per chunk
+    chunk_overlap: int = 60  # characters of overlap (whole sentences) between neighbouring chunks
+    # embedding
+    embedding_model: str = "multilingual-e5-small"  # bundled default; or any sentence-transformers name/path
+    embedding_batch_size: int = 32
+    embedding_threads: int = 0  # 0 = all cores
+    query_prompt: str = "query: "
+    passage_prompt: str = "passage: "
+    # retrieval
+    store: str = "faiss"  # "faiss" | "milvus"
+    milvus_uri: str = ""
+    top_k: int = 5
+    candidates: int = 50  # per retriever, before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    ann_threshold: int = 200_000  # above this many chunks FAISS switches to an approximate (HNSW) index
+    # answering
+    answer_mode: str = "extractive"  # "extractive" | "llm"
+    llm_url: str = ""  # OpenAI-compatible endpoint; empty = bundled local GGUF when answer_mode == "llm"
+    llm_model: str = "qwen2.5-coder-1.5b-instruct"
+    not_found_threshold: float = 0.0  # tuned on the dev sets by the answering module
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: int = 20
+    concurrency_limit: int = 2
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.index_root) / self.index_name
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.cache_dir) / "models"
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then `RAG_*` environment variables, then explicit keyword overrides."""
+        s = cls()
+        env: dict = {}
+        for f in fields(cls):
+            raw = os.environ.get("RAG_" + f.name.upper())
+            if raw is None:
+                continue
+            cur = getattr(s, f.name)
+            if isinstance(cur, bool):
+                env[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(cur, int):
+                env[f.name] = int(raw)
+            elif isinstance(cur, float):
+                env[f.name] = float(raw)
+            elif isinstance(cur, Path):
+                env[f.name] = Path(raw)
+            else:
+                env[f.name] = raw
+        return replace(s, **env, **{k: v for k, v in overrides.items() if v is not None})
