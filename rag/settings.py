@@ -33,12 +33,14 @@ class Settings:
     embedding_threads: int = 0  # 0 = all cores
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
+    embedding_quantize: str = "none"  # "none" (float32) | "int8" (dynamic int8 Linear layers; see bench/bench_embedding.py)
     # retrieval
     store: str = "faiss"  # "faiss" | "milvus"
     milvus_uri: str = ""
     top_k: int = 5
     candidates: int = 50  # per retriever, before fusion
     rrf_k: int = 60
+    fusion: str = "convex"  # "convex" (normalised scores, see rag/retrieval.py) | "rrf" (weighted reciprocal rank)
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     ann_threshold: int = 200_000  # above this many chunks FAISS switches to an approximate (HNSW) index
@@ -46,7 +48,10 @@ class Settings:
     answer_mode: str = "extractive"  # "extractive" | "llm"
     llm_url: str = ""  # OpenAI-compatible endpoint; empty = bundled local GGUF when answer_mode == "llm"
     llm_model: str = "qwen2.5-coder-1.5b-instruct"
-    not_found_threshold: float = 0.0  # tuned on the dev sets by the answering module
+    llm_api_key: str = ""  # for endpoints that need one (RAG_LLM_API_KEY)
+    not_found_threshold: float = 0.5  # share of the question's content terms (IDF-weighted) the passage+title must cover
+    answer_passages: int = 6  # passages retrieved for the answerer (the cited ones are the sentences it uses)
+    max_question_chars: int = 500  # longer questions are cut (with a note), never rejected
     # serving
     host: str = "127.0.0.1"
     port: int = 7860

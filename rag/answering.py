@@ -1,0 +1,697 @@
+"""The default extractive answerer (no LLM): best sentences -> typed answer span -> short answer with [n] citations.
+
+1. Every retrieved passage is split into sentences (`rag.chunking.split_sentences`), each scored against the question:
+   IDF-weighted coverage of the question's content terms (jieba IDF table; English names matched through pinyin),
+   the dense similarity of the question to the sentence (the embedder, top sentences only, batched, cached), and a
+   small prior for the passage's retrieval rank.
+2. In the best sentences the span that answers the question's type is extracted: a number with its unit and the thing
+   counted, a person with role, a date, a place, an enumeration; yes-no / what questions take the best clause.
+3. Not found: the question's content terms must be covered — the terms the document title does not already give
+   must appear in the answer sentence, every term in the passage or title (`Settings.not_found_threshold`), and for a
+   count the counted noun must sit with the number. Otherwise the answer says so and the passages go to `related`.
+4. The answer is composed in the question's language/script with inline markers [n]; `Citation.spans` are exact offsets
+   of the supporting sentence inside the passage (`passage[a:b]` is the sentence).
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from rag.question import Question, pos_tokens
+from rag.records import Answer, Citation, Hit
+from rag.script import han_count, to_simplified, to_traditional
+
+DEFAULT_NOT_FOUND_THRESHOLD = 0.5  # used when Settings.not_found_threshold is 0 (unset)
+SENT_TERM_THRESHOLD = 0.3  # share of the title-uncovered question terms the answer sentence itself must contain
+DENSE_SENTENCES = 8  # sentences per question that get a dense score (the rest keep their lexical score)
+CANDIDATE_SENTENCES = 8  # best sentences searched for a typed answer span
+MAX_ANSWER_CHARS = 160
+
+_CLAUSE_SPLIT = re.compile(r"[，,；;。！？!?：:\n]")
+_SEG_SPLIT = re.compile(r"[，,；;。！？!?：:、\n]")
+
+# ---------------------------------------------------------------- numbers, dates, places
+
+_CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
+_NUM = r"(?:\d+(?:[.,]\d+)*(?:\s*[-~～—至到]\s*\d+(?:\.\d+)?)?|[" + _CN_DIGITS + r"]{1,6})"
+_UNIT = (r"(?:%|％|‰|个百分点|万亿元|亿元|万元|千元|元|亿美元|万美元|美元|万人次|人次|万人|亿人|万户|万吨|吨|万亩|亩|平方公里|平方米|公里|千米|"
+         r"微米|纳米|米|倍|万|亿|千|百|个|项|家|名|位|支|场|届|次|件|所|座|条|种|批|户|台|套|篇|部|款|期|轮|类|人|余|多|天|小时|岁|年)")
+_NUMBER_RE = re.compile(
+    r"(?P<pre>逾|超过|超|近|约|达到|达|共|累计|总计)?(?P<ord>第)?(?P<num>" + _NUM + r")(?P<mod>余|多)?(?P<mag>万|亿)?(?P<unit>" + _UNIT + r")?"
+    r"(?P<mod2>余|多)?(?P<unit2>[个项家名位支场届次件所座条种批户台套篇部款人元])?")
+_YEAR_RE = re.compile(r"^(19|20)\d{2}$")
+_DATE_RE = re.compile(
+    r"(?:(?:19|20)\d{2}\s*年\s*)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*月(?:\s*\d{1,2}\s*(?:日|号)?(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?)?(?:[上下]午|晚|早)?"
+    r"|(?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}"
+    r"|(?:19|20)\d{2}\s*年(?:度)?"
+    r"|(?<![\d月])\d{1,2}\s*(?:日|号)(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?")
+_PLACE_RE = re.compile(
+    r"(?:在|于|地点[为是：:]?|位于|落户|来到|走进)(?P<place>[^，,。；;！？!?、\s“”\"]{2,28}?)"
+    r"(?=举办|举行|召开|开幕|闭幕|落幕|启动|开展|进行|成立|揭牌|亮相|落地|开园|开业|隆重|盛大|成功|顺利|[，,。；;]|$)")
+_ENUM_RE = re.compile(r"[^，,。；;！？!?、：:“”\s]{2,30}(?:、[^，,。；;！？!?、：:“”\s]{2,30}){1,}")
+_NAME_POS = {"nr", "nrfg", "nrt", "nz", "ng"}
+_BOUNDARY_CHARS = set("，,。；;！？!?：:、\n（）()“”\"《》【】")
+_NEGATION = re.compile(r"没有|未|不是|并非|无|不")
+
+
+# ---------------------------------------------------------------- term weights
+
+
+@lru_cache(maxsize=1)
+def _idf_table() -> tuple[dict[str, float], float]:
+    """jieba's general-language IDF table (not fitted to any corpus), and its median for unknown words."""
+    import jieba.analyse
+
+    tf = jieba.analyse.default_tfidf
+    return tf.idf_freq, float(tf.median_idf)
+
+
+def idf(term: str) -> float:
+    table, median = _idf_table()
+    w = table.get(term)
+    if w is None:
+        w = median if han_count(term) else median * 0.8
+    if len(term) == 1:
+        w *= 0.5  # single characters match by accident
+    return float(w)
+
+
+def coverage(terms: Sequence[str], text: str) -> float:
+    """IDF-weighted share of `terms` found in `text` (substring match; a missing word earns half credit for the share
+    of its characters present, so jieba segmenting the question differently from the article costs little)."""
+    if not terms:
+        return 0.0
+    tot = got = 0.0
+    for t in terms:
+        w = idf(t)
+        tot += w
+        if t in text:
+            got += w
+        elif len(t) >= 2 and han_count(t):
+            got += 0.5 * w * sum(1 for ch in t if ch in text) / len(t)
+    return got / tot if tot else 0.0
+
+
+@lru_cache(maxsize=50_000)
+def _pinyin_of(text: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(p for p in lazy_pinyin(text) if p.isascii()).lower()
+
+
+@lru_cache(maxsize=4096)
+def _is_pinyin_word(word: str) -> bool:
+    try:
+        from rag.lexical import _split_syllables
+    except Exception:  # lexical module missing: be permissive
+        return len(word) >= 4
+    return _split_syllables(word) is not None
+
+
+def english_names(question: Question) -> list[str]:
+    """Capitalised words of an English question that spell pinyin (Xining, Xi'an, Zhongguangxue): matchable in Chinese."""
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]*", question.standalone)
+    out = []
+    for i, w in enumerate(words):
+        if not w[0].isupper() or i == 0:
+            continue
+        k = re.sub(r"'s$", "", w)
+        k = re.sub(r"['\-]", "", k).lower()
+        if len(k) >= 3 and _is_pinyin_word(k) and k not in out:
+            out.append(k)
+    return out
+
+
+def name_coverage(names: Sequence[str], text: str) -> float:
+    if not names:
+        return 0.0
+    py = _pinyin_of(to_simplified(text))
+    return sum(1 for n in names if n in py) / len(names)
+
+
+# ---------------------------------------------------------------- sentence candidates
+
+
+@dataclass
+class Sentence:
+    """A sentence of a retrieved passage: `passage[start:end] == text`; `simp` is its simplified form (same length when
+    the script conversion keeps lengths, which `aligned` records)."""
+
+    hit: int  # index into the hits
+    start: int
+    end: int
+    text: str
+    simp: str
+    aligned: bool
+    lex: float = 0.0
+    ctx: float = 0.0
+    dense: float = 0.0
+    score: float = 0.0
+
+
+@dataclass
+class Span:
+    """A typed answer candidate inside a sentence (offsets into `sentence.simp`)."""
+
+    sentence: Sentence
+    text: str
+    a: int
+    b: int
+    local: float
+    answer: str  # the short answer text (simplified) built around the span
+    total: float = 0.0
+
+
+@dataclass
+class Extraction:
+    """What the extractive answerer decided (kept for the LLM path and for tests)."""
+
+    found: bool
+    span: Span | None
+    sentences: list[Sentence] = field(default_factory=list)
+    support: float = 0.0
+    reason: str = ""
+
+
+class _VectorCache:
+    """A small LRU cache of passage-side sentence vectors (the same sentences come back across questions)."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self.data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def encode(self, embedder: Any, texts: list[str]) -> np.ndarray:
+        key = getattr(embedder, "model_id", "")
+        with self.lock:
+            missing = [t for t in dict.fromkeys(texts) if (key, t) not in self.data]
+        if missing:
+            vecs = embedder.encode_passages(missing)
+            with self.lock:
+                for t, v in zip(missing, vecs):
+                    self.data[(key, t)] = v
+                while len(self.data) > self.size:
+                    self.data.popitem(last=False)
+        with self.lock:
+            out = []
+            for t in texts:
+                v = self.data.get((key, t))
+                if v is None:  # evicted meanwhile
+                    v = embedder.encode_passages([t])[0]
+                else:
+                    self.data.move_to_end((key, t))
+                out.append(v)
+        return np.vstack(out) if out else np.zeros((0, getattr(embedder, "dim", 1)), dtype=np.float32)
+
+
+_CACHE = _VectorCache()
+
+
+def _split(text: str) -> list[tuple[int, int]]:
+    try:
+        from rag.chunking import split_sentences
+    except ImportError:  # pragma: no cover - ingestion module missing
+        spans, start = [], 0
+        for m in re.finditer(r"[。！？；!?;]+[”’」』）)】》]*|\n", text):
+            if text[start:m.end()].strip():
+                spans.append((start, m.end()))
+            start = m.end()
+        if text[start:].strip():
+            spans.append((start, len(text)))
+        return spans
+    return split_sentences(text)
+
+
+def collect_sentences(hits: Sequence[Hit]) -> list[Sentence]:
+    """Sentences of all hits, in rank order, duplicates (overlapping chunks) kept once at their best rank."""
+    seen: set[str] = set()
+    out: list[Sentence] = []
+    for i, h in enumerate(hits):
+        ch = h.chunk
+        full_simp = ch.text_simplified if len(ch.text_simplified or "") == len(ch.text) else None
+        for a, b in _split(ch.text):
+            text = ch.text[a:b]
+            simp = full_simp[a:b] if full_simp is not None else to_simplified(text)
+            key = re.sub(r"\s+", "", simp)
+            if han_count(key) < 4 and not re.search(r"\d", key) or key in seen:
+                continue
+            seen.add(key)
+            out.append(Sentence(i, a, b, text, simp, aligned=len(simp) == len(text)))
+    return out
+
+
+def _title_terms(q: Question, title: str) -> tuple[list[str], list[str]]:
+    """Split the question's terms into those the document title already gives (topic) and the rest (asked)."""
+    t = to_simplified(title or "")
+    topic = [w for w in q.terms if w in t]
+    asked = [w for w in q.terms if w not in t]
+    return topic, asked
+
+
+def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence], embedder: Any | None,
+                    qvec: np.ndarray | None = None) -> None:
+    """Fill lex/ctx/dense/score of every sentence (in place)."""
+    en = q.language == "en"
+    names = english_names(q) if en else []
+    zh_terms = q.terms if not en else [t for t in q.terms if han_count(t)]
+    ctx_cache: dict[int, str] = {}
+    for s in sents:
+        h = hits[s.hit]
+        if s.hit not in ctx_cache:
+            ctx_cache[s.hit] = to_simplified(h.chunk.title or "") + "\n" + (h.chunk.text_simplified or to_simplified(h.chunk.text))
+        ctx = ctx_cache[s.hit]
+        if en:
+            s.lex = name_coverage(names, s.simp) if names else 0.0
+            s.ctx = name_coverage(names, ctx) if names else 0.0
+            if zh_terms:
+                s.lex = 0.5 * s.lex + 0.5 * coverage(zh_terms, s.simp)
+        else:
+            _, asked = _title_terms(q, h.chunk.title)
+            s.lex = 0.6 * coverage(q.terms, s.simp) + 0.4 * coverage(asked or q.terms, s.simp)
+            s.ctx = coverage(q.terms, ctx)
+        prior = 0.15 / (1 + s.hit)
+        s.score = s.lex + 0.3 * s.ctx + prior
+    if embedder is None or not sents:
+        return
+    top = sorted(sents, key=lambda s: -s.score)[: (DENSE_SENTENCES * 2 if en else DENSE_SENTENCES)]
+    if qvec is None:
+        qvec = embedder.encode_queries([q.simplified])[0]
+    vecs = _CACHE.encode(embedder, [s.simp for s in top])
+    sims = vecs @ qvec
+    for s, sim in zip(top, sims):
+        s.dense = float(sim)
+        s.score += (2.0 if en else 1.0) * max(0.0, (s.dense - 0.75) / 0.15)
+
+
+# ---------------------------------------------------------------- clause helpers
+
+
+def _clause_bounds(text: str, a: int, b: int, splitter: re.Pattern = _CLAUSE_SPLIT) -> tuple[int, int]:
+    """The clause around [a, b) (between clause punctuation)."""
+    lo = a
+    while lo > 0 and not splitter.match(text[lo - 1]):
+        lo -= 1
+    hi = b
+    while hi < len(text) and not splitter.match(text[hi]):
+        hi += 1
+    return lo, hi
+
+
+def _strip_clause(text: str) -> str:
+    return text.strip(" \t，,；;。：:、")
+
+
+def _clause_answer(simp: str, a: int, b: int, min_chars: int = 8) -> str:
+    """The clause containing [a, b); a very short one is joined with its neighbour so the answer names what it is about."""
+    lo, hi = _clause_bounds(simp, a, b)
+    clause = simp[lo:hi]
+    if han_count(clause) - han_count(simp[a:b]) < 3 and lo > 0:  # "215支" alone: add the preceding clause
+        lo2, _ = _clause_bounds(simp, max(0, lo - 1), max(0, lo - 1))
+        clause = simp[lo2:hi]
+    if len(clause) < min_chars and hi < len(simp):
+        _, hi2 = _clause_bounds(simp, hi + 1, hi + 1)
+        clause = simp[lo:hi2]
+    clause = _strip_clause(clause)
+    if len(clause) > MAX_ANSWER_CHARS:  # keep the part around the span
+        center = max(0, a - lo)
+        start = max(0, center - MAX_ANSWER_CHARS // 2)
+        clause = clause[start:start + MAX_ANSWER_CHARS]
+    return clause
+
+
+def _focus_terms(q: Question) -> list[str]:
+    from rag.question import content_terms
+
+    return content_terms(q.focus) or [q.focus]
+
+
+def _local_terms(q: Question, clause: str) -> float:
+    return coverage(q.terms, clause) if q.language != "en" else 0.0
+
+
+# ---------------------------------------------------------------- typed extractors
+
+
+def _numbers(simp: str) -> list[re.Match]:
+    out = []
+    for m in _NUMBER_RE.finditer(simp):
+        num = m.group("num")
+        unit = (m.group("unit") or "") + (m.group("unit2") or "")
+        mag = m.group("mag") or ""
+        if not num:
+            continue
+        cn = not re.search(r"\d", num)
+        if cn and not (unit or mag):
+            continue  # 一体化, 万企: a Chinese numeral counts only with a measure word
+        if cn and len(num) == 1 and num in "万亿千百十" :
+            continue
+        end = m.end()
+        nxt = simp[end:end + 1]
+        if unit in ("年",) and _YEAR_RE.match(num):
+            continue  # a year, not a count
+        if not unit and not mag and nxt in ("月", "日", "号", "年", "时"):
+            continue  # part of a date
+        if unit == "年" and nxt in ("月",):
+            continue
+        prev = simp[max(0, m.start() - 1):m.start()]
+        if re.match(r"[A-Za-z0-9]", prev):
+            continue
+        out.append(m)
+    return out
+
+
+def _counted_after(simp: str, end: int) -> str:
+    """The noun right after a number's unit ("59个项目合作协议" -> "项目合作协议")."""
+    rest = simp[end:end + 16]
+    noun = ""
+    for w, f in pos_tokens(rest):
+        if f[:1] in ("n", "j") or f in ("vn", "nz", "b") or (noun and f == "an"):
+            noun += w
+            if len(noun) >= 8:
+                break
+        else:
+            break
+    return noun
+
+
+def extract_number(q: Question, s: Sentence) -> list[Span]:
+    out: list[Span] = []
+    qnums = set(re.findall(r"\d+(?:\.\d+)?", q.simplified))
+    for m in _numbers(s.simp):
+        num = m.group("num")
+        if num in qnums:
+            continue
+        unit = (m.group("mag") or "") + (m.group("unit") or "") + (m.group("unit2") or "")
+        a, b = m.start(), m.end()
+        lo, hi = _clause_bounds(s.simp, a, b, _SEG_SPLIT)
+        seg = s.simp[lo:hi]  # the 、-delimited segment: 在管基金产品215支 | 基金规模825亿元
+        clo, chi = _clause_bounds(s.simp, a, b)
+        clause = s.simp[clo:chi]
+        after = _counted_after(s.simp, b)
+        local = 0.6 * _local_terms(q, seg) + 0.4 * _local_terms(q, clause)
+        clf = q.classifier
+        if clf:
+            if clf in unit:
+                local += 0.6
+            elif unit and clf not in ("元", "人"):
+                local -= 0.3
+        if q.ordinal:
+            local += 0.5 if m.group("ord") else -0.5
+        elif m.group("ord"):
+            local -= 0.2
+        if q.counted:
+            local += 0.6 if q.counted in (after + seg) else (-0.2 if q.counted[:2] in seg else -0.8)
+        elif q.focus:
+            local += 0.4 * coverage(_focus_terms(q), seg)
+        if not unit:
+            local -= 0.3  # a bare number says little
+        if "%" in unit or "％" in unit:
+            if re.search(r"比|率|增长|增速|百分|percent|share|rate", q.simplified, re.I):
+                local += 0.3
+        local -= 0.01 * (a / max(1, len(s.simp)))
+        span_text = s.simp[a:b]
+        if after and len(after) >= 2:
+            span_text += after
+        out.append(Span(s, span_text, a, b, local, _clause_answer(s.simp, a, b)))
+    return out
+
+
+def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
+    """A person name starting at `pos` (jieba name tags; 2-4 characters)."""
+    rest = simp[pos:pos + 8]
+    toks = pos_tokens(rest)
+    name = ""
+    for w, f in toks:
+        if f in _NAME_POS and han_count(w) == len(w) and len(name + w) <= 4:
+            name += w
+        elif not name and han_count(w) == len(w) and 2 <= len(w) <= 3 and f in ("n", "nr", "x", "j"):
+            name = w
+            break
+        else:
+            break
+    if 2 <= len(name) <= 4:
+        return pos, pos + len(name)
+    return None
+
+
+def _role_phrase(simp: str, name_start: int) -> int:
+    """Start of the role phrase in front of a name ("西宁市委副书记、市长" in front of 张晓容): back to a clause boundary,
+    dropping leading verbs/conjunctions (正如, 由, 据)."""
+    lo, _ = _clause_bounds(simp, name_start, name_start)
+    seg = simp[lo:name_start]
+    toks = pos_tokens(seg)
+    cut = 0
+    for w, f in toks:
+        if f[:1] in ("v", "c", "p", "d", "u", "r") or w in ("正如", "据", "由"):
+            cut += len(w)
+        else:
+            break
+    return lo + min(cut, len(seg))
+
+
+def extract_who(q: Question, s: Sentence) -> list[Span]:
+    out: list[Span] = []
+    role = q.focus if q.language != "en" else ""
+    found_names: set[tuple[int, int]] = set()
+    if role and len(role) >= 2:
+        for m in re.finditer(re.escape(role), s.simp):
+            nm = _name_after(s.simp, m.end())
+            if nm:
+                found_names.add(nm)
+    role_hit = bool(found_names)
+    if not found_names:  # no role word in the question (or not found): any person name
+        pos = 0
+        for w, f in pos_tokens(s.simp):
+            if f in ("nr", "nrfg", "nrt") and 2 <= len(w) <= 4 and han_count(w) == len(w):
+                found_names.add((pos, pos + len(w)))
+            pos += len(w)
+    for a, b in sorted(found_names):
+        r0 = _role_phrase(s.simp, a)
+        lo, hi = _clause_bounds(s.simp, a, b)
+        seg_lo, seg_hi = _clause_bounds(s.simp, a, b, _SEG_SPLIT)
+        local = 0.5 * _local_terms(q, s.simp[lo:hi]) + 0.5 * _local_terms(q, s.simp[seg_lo:seg_hi])
+        if q.language == "en":
+            local += name_coverage(english_names(q), s.simp[seg_lo:seg_hi])
+        local += 0.6 if role_hit else 0.0
+        if b - r0 <= len(s.simp[a:b]) and not role_hit:
+            local -= 0.2  # a bare name with no role
+        answer = _strip_clause(s.simp[r0:b])
+        out.append(Span(s, s.simp[a:b], a, b, local, answer))
+    return out
+
+
+def extract_when(q: Question, s: Sentence) -> list[Span]:
+    out: list[Span] = []
+    for m in _DATE_RE.finditer(s.simp):
+        a, b = m.start(), m.end()
+        d = m.group(0)
+        if not d.strip():
+            continue
+        spec = 0.0
+        if "月" in d and re.search(r"\d\s*(日|号)", d):
+            spec = 0.5
+        elif re.search(r"\d{4}[-/.]\d", d):
+            spec = 0.5
+        elif "月" in d:
+            spec = 0.25
+        elif "年" in d:
+            spec = 0.15
+        else:
+            spec = 0.2
+        lo, hi = _clause_bounds(s.simp, a, b)
+        local = spec + 0.5 * _local_terms(q, s.simp[lo:hi]) + 0.3 * _local_terms(q, s.simp)
+        out.append(Span(s, d.strip(), a, b, local, _clause_answer(s.simp, a, b, min_chars=12)))
+    return out
+
+
+def extract_where(q: Question, s: Sentence) -> list[Span]:
+    out: list[Span] = []
+    for m in _PLACE_RE.finditer(s.simp):
+        place = m.group("place")
+        a, b = m.start("place"), m.end("place")
+        if re.search(r"\d", place) and not re.search(r"[\u4e00-\u9fff]{2}", place):
+            continue
+        if any(place.startswith(x) for x in ("此", "这", "那", "本", "其", "该")):
+            continue
+        lo, hi = _clause_bounds(s.simp, a, b)
+        local = 0.5 * _local_terms(q, s.simp[lo:hi]) + min(0.4, 0.04 * len(place))
+        tags = {f for _, f in pos_tokens(place)}
+        if tags & {"ns", "nt", "nz"}:
+            local += 0.2
+        out.append(Span(s, place, a, b, local, _strip_clause(s.simp[m.start():hi]) or place))
+    return out
+
+
+def extract_list(q: Question, s: Sentence) -> list[Span]:
+    out: list[Span] = []
+    for m in _ENUM_RE.finditer(s.simp):
+        a, b = m.start(), m.end()
+        lo, hi = _clause_bounds(s.simp, a, b)
+        clause = s.simp[lo:hi]
+        local = 0.5 * _local_terms(q, clause) + 0.05 * min(3, m.group(0).count("、"))
+        if q.focus:
+            local += coverage(_focus_terms(q), clause)
+        out.append(Span(s, m.group(0), a, b, local, _clause_answer(s.simp, a, b)))
+    return out
+
+
+def extract_sentence(q: Question, s: Sentence) -> list[Span]:
+    """What / yes-no: the best clauses of the sentence (the whole sentence when short)."""
+    simp = s.simp
+    if len(simp) <= MAX_ANSWER_CHARS:
+        return [Span(s, simp, 0, len(simp), 0.0, _strip_clause(simp))]
+    # keep the highest-covering window of clauses
+    parts = [(m.start(), m.end()) for m in re.finditer(r"[^，,；;。！？!?]+[，,；;。！？!?]?", simp)]
+    best, best_sc = (0, min(len(simp), MAX_ANSWER_CHARS)), -1.0
+    for i in range(len(parts)):
+        j = i
+        while j + 1 < len(parts) and parts[j + 1][1] - parts[i][0] <= MAX_ANSWER_CHARS:
+            j += 1
+        a, b = parts[i][0], parts[j][1]
+        sc = _local_terms(q, simp[a:b]) if q.language != "en" else -i
+        if sc > best_sc:
+            best, best_sc = (a, b), sc
+    a, b = best
+    return [Span(s, simp[a:b], a, b, 0.0, _strip_clause(simp[a:b]))]
+
+
+_EXTRACTORS = {"number": extract_number, "who": extract_who, "when": extract_when, "where": extract_where,
+               "list": extract_list, "yesno": extract_sentence, "what": extract_sentence}
+
+
+# ---------------------------------------------------------------- decision
+
+
+def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float, float]:
+    """(sentence coverage of asked terms, passage+title coverage of all terms, name coverage for English)."""
+    s = span.sentence
+    h = hits[s.hit]
+    title = h.chunk.title or ""
+    ctx = to_simplified(title) + "\n" + (h.chunk.text_simplified or to_simplified(h.chunk.text))
+    if q.language == "en":
+        names = english_names(q)
+        ncov = name_coverage(names, ctx) if names else 1.0
+        return s.dense, ncov, ncov
+    _, asked = _title_terms(q, title)
+    sent_cov = coverage(asked or q.terms, s.simp)
+    pass_cov = coverage(q.terms, ctx)
+    return sent_cov, pass_cov, 1.0
+
+
+def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
+            qvec: np.ndarray | None = None) -> Extraction:
+    """Score sentences, extract the typed span, decide found / not found."""
+    threshold = threshold or DEFAULT_NOT_FOUND_THRESHOLD
+    sents = collect_sentences(hits)
+    if not sents:
+        return Extraction(False, None, [], 0.0, "no passages")
+    score_sentences(q, hits, sents, embedder, qvec)
+    ranked = sorted(sents, key=lambda s: -s.score)
+    extractor = _EXTRACTORS.get(q.kind, extract_sentence)
+    cands: list[Span] = []
+    for s in ranked[:CANDIDATE_SENTENCES]:
+        for sp in extractor(q, s):
+            sp.total = s.score + sp.local
+            cands.append(sp)
+    if not cands and q.kind in ("list", "where"):  # no enumeration / venue pattern: the best sentence
+        for s in ranked[:3]:
+            for sp in extract_sentence(q, s):
+                sp.total = s.score - 0.5
+                cands.append(sp)
+    if not cands:
+        return Extraction(False, None, ranked, 0.0, f"no {q.kind} answer in the best sentences")
+    best = max(cands, key=lambda c: c.total)
+    sent_cov, pass_cov, name_cov = _support(q, hits, best)
+    if q.language == "en":
+        dense_norm = max(0.0, min(1.0, (best.sentence.dense - 0.75) / 0.15))
+        support = 0.5 * name_cov + 0.5 * dense_norm
+        ok = name_cov >= 0.99 and best.sentence.dense >= 0.78
+        reason = "" if ok else "the question's names or meaning are not in the passages"
+    else:
+        support = 0.5 * sent_cov + 0.5 * pass_cov
+        ok = pass_cov >= threshold and sent_cov >= SENT_TERM_THRESHOLD
+        reason = "" if ok else f"question terms covered: passage {pass_cov:.2f}, sentence {sent_cov:.2f}"
+        if ok and q.kind == "number" and q.counted and q.counted not in best.sentence.simp:
+            ok, reason = False, f"no number counts {q.counted}"
+    if ok and best.local < -0.5:
+        ok, reason = False, "the typed answer does not match the question"
+    return Extraction(ok, best, ranked, max(0.0, min(1.0, support)), reason)
+
+
+# ---------------------------------------------------------------- composing
+
+
+def _citation(number: int, hit: Hit, spans: list[tuple[int, int]]) -> Citation:
+    ch = hit.chunk
+    return Citation(number=number, doc_id=ch.doc_id, chunk_id=ch.chunk_id, title=ch.title, date=ch.date, source=ch.source,
+                    passage=ch.text, spans=spans, score=float(hit.score))
+
+
+def related_citations(hits: Sequence[Hit], sents: Sequence[Sentence], n: int = 3) -> list[Citation]:
+    """The closest passages (each with its best sentence marked) for a not-found answer."""
+    best_by_hit: dict[int, Sentence] = {}
+    for s in sents:
+        if s.hit not in best_by_hit or s.score > best_by_hit[s.hit].score:
+            best_by_hit[s.hit] = s
+    order = sorted(best_by_hit.values(), key=lambda s: -s.score)
+    out = []
+    for s in order[:n]:
+        out.append(_citation(len(out) + 1, hits[s.hit], [(s.start, s.end)]))
+    if not out:
+        out = [_citation(i + 1, h, []) for i, h in enumerate(hits[:n])]
+    return out
+
+
+def _render(text: str, language: str) -> str:
+    return to_traditional(text) if language == "zh-Hant" else text
+
+
+def not_found_text(q: Question) -> str:
+    if q.language == "en":
+        return "The articles do not say. Closest passages are listed as related, not as support."
+    subject = re.sub(r"[？?。!！\s]+$", "", q.standalone)
+    text = f"资料中没有找到“{to_simplified(subject)}”的答案。下面列出的是最接近的段落，仅供参考。"
+    return _render(text, q.language)
+
+
+_EN_LEAD = {"number": "The figure is {x}", "who": "The person is {x}", "when": "The date is {x}", "where": "The place is {x}",
+            "list": "They are: {x}", "yesno": "The articles say", "what": "The articles say"}
+
+
+def compose(q: Question, span: Span) -> str:
+    """The short answer text (without the citation marker) in the question's language/script."""
+    body = span.answer or span.text
+    if q.kind == "yesno" and q.language != "en":
+        body = ("不是。" if _NEGATION.search(span.sentence.simp) and False else "是的。") + body
+    if q.language == "en":
+        lead = _EN_LEAD.get(q.kind, "The articles say").format(x=span.text)
+        if q.kind in ("yesno", "what"):
+            return f"{lead}: {body}"
+        return f"{lead}. According to the article: {body}"
+    return _render(body, q.language)
+
+
+def answer_extractive(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
+                      qvec: np.ndarray | None = None) -> tuple[Answer, Extraction]:
+    """The extractive Answer for an analysed question and its retrieved hits."""
+    ex = extract(q, hits, embedder, threshold, qvec)
+    base = dict(question=q.original, standalone_question=q.standalone, language=q.language, kind=q.kind,
+                notes=list(q.notes))
+    if not ex.found or ex.span is None:
+        ans = Answer(text=not_found_text(q), found=False, confidence=round(1.0 - ex.support * 0.5, 3),
+                     related=related_citations(hits, ex.sentences), **base)
+        if ex.reason:
+            ans.notes.append(f"Not found: {ex.reason}.")
+        return ans, ex
+    s = ex.span.sentence
+    cit = _citation(1, hits[s.hit], [(s.start, s.end)])
+    text = f"{compose(q, ex.span)} [1]"
+    conf = max(0.05, min(1.0, 0.4 + 0.6 * ex.support))
+    return Answer(text=text, found=True, confidence=round(conf, 3), citations=[cit], **base), ex

@@ -1,0 +1,656 @@
+"""Cleaning dirty Chinese news text: one named step per kind of damage, applied in `STEPS` order.
+
+Every step is a function `(text, fields) -> (text, n)` where `n` counts the characters it removed or changed (what the
+ingest report shows) and `fields` collects metadata found on the way (header fields such as 标题/发布日期/来源).
+The steps are general mechanisms, not lists of strings from particular articles:
+
+- encoding: latin-1/cp1252 mojibake (ftfy), and GBK/Big5 byte-shift shards (`?;顒(dòng)`), rebuilt by re-encoding the
+  shard and re-pairing its bytes one byte over (a pinyin gloss right after names the last character); what cannot be
+  rebuilt is dropped. Replacement characters and control characters are removed.
+- whitespace: line breaks, odd spaces, full-width letters/digits -> half-width (Chinese punctuation kept).
+- glosses: a romanization with tone marks or tone digits in brackets right after a Han character.
+- header: leading header fields (key: value lines, datelines, `正文：` prefixes, bullet-only lines) -> `fields`.
+- widgets: share/print/font-size controls (【字体:大 中 小】【打印】...).
+- repeated_lead: lead labels (核心提示:/摘要:) and a sentence or line repeated right after itself.
+- boilerplate: the tail block of disclaimers, copyright notices, ads with phone numbers/WeChat/QR codes, navigation
+  lists, `原标题:` lines — found by markers, and only at the end of the article.
+- spam_tokens: a short token that recurs >= 3 times, whose characters occur nowhere else in the article, and whose
+  occurrences sit where the text reads on without it (between a word and punctuation, or joining a bigram the article
+  uses elsewhere).
+- variants: anti-filter variant characters (`蕞` for `最`) replaced only where the common character forms a dictionary
+  word in context and the rare one does not.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+from rag.script import fold_width, to_simplified
+
+Step = Callable[[str, dict], tuple[str, int]]
+
+HAN = "\u4e00-\u9fff\u3400-\u4dbf"
+_HAN_RE = re.compile(f"[{HAN}]")
+CJK_PUNCT = "，。、；：？！“”‘’「」『』（）《》〈〉【】…—·"
+SENT_PUNCT = "，。、；：？！,.;:!?）)》」』”’"
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+@lru_cache(maxsize=1)
+def _word_freq() -> dict[str, int]:
+    """jieba's dictionary (word -> frequency; prefixes have 0). Loaded only when a step needs word evidence."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.dt.FREQ
+
+
+def _freq(word: str) -> int:
+    return _word_freq().get(to_simplified(word)) or 0
+
+
+# ---------------------------------------------------------------- encoding
+
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+_TONE_VOWELS = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
+_SYL = f"[a-zA-Zü{_TONE_VOWELS}]{{1,6}}[1-5]?"
+# a damaged run: `?` + up to 12 mis-paired characters, closed by `?` + the remnant of a gloss `dòng)` ...
+_SHARD_GLOSS = re.compile(f"(?<=[{HAN}])[?\ufffd]([^\\s?\ufffd()（）A-Za-z0-9]{{1,12}}?)[?\ufffd]({_SYL})\\)")
+# ... or `?` + ASCII punctuation + Han characters (a real question mark is never followed by `;` / `!` / `,`)
+_SHARD_PUNCT = re.compile(f"(?<=[{HAN}])[?\ufffd]([;!,:][{HAN}]{{1,12}}?)(?:[?\ufffd]|(?=[^{HAN}])|$)")
+_UNFOLD = str.maketrans({";": "；", "!": "！", ",": "，", ":": "：", "?": "？", ".": "．"})
+_PUNCT_PRIOR = "。，、”“；：！？）（"  # a lost punctuation mark is more likely than a rare word (GBK lead byte 0xA1/0xA3)
+_WORD_BEATS_PUNCT = 100  # a word candidate must be at least this common (jieba frequency) to beat punctuation
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\u200b-\u200d\u2060\ufeff]")
+
+
+def _plausible(ch: str) -> bool:
+    return _is_han(ch) or ch in CJK_PUNCT
+
+
+def _decode_pair(hi: int, lo: int, codec: str) -> str | None:
+    try:
+        ch = bytes([hi, lo]).decode(codec)
+    except UnicodeDecodeError:
+        return None
+    return ch if len(ch) == 1 and _plausible(ch) else None
+
+
+def _best(cands: list[str], score: Callable[[str], float]) -> str | None:
+    scored = [(score(c), c) for c in cands]
+    scored = [sc for sc in scored if sc[0] > 0]
+    return max(scored)[1] if scored else None
+
+
+def _pinyin_of(ch: str) -> set[str]:
+    from pypinyin import Style, pinyin
+
+    return set(pinyin(ch, style=Style.TONE, heteronym=True)[0]) | set(pinyin(ch, style=Style.TONE3, heteronym=True)[0])
+
+
+def _rebuild(prev: str, run: str, gloss: str | None, nxt: str, codec: str) -> str | None:
+    """Re-pair the bytes of a byte-shifted run (one lead byte lost before it, one trail byte after it).
+
+    Returns the recovered characters ('' when nothing is recoverable) or None when the run is not from `codec`.
+    """
+    try:
+        data = run.translate(_UNFOLD).encode(codec)
+    except UnicodeEncodeError:
+        return None
+    out: list[str] = []
+    # first character: unknown lead byte + data[0]; choose by context (a common word with `prev`, else punctuation)
+    firsts = [c for c in (_decode_pair(x, data[0], codec) for x in range(0x81, 0xFF)) if c]
+    first = _best(firsts, lambda c: _punct_prior(c) + (_freq(prev + c) if _is_han(c) else 0))
+    if first:
+        out.append(first)
+    body = data[1:]
+    i = 0
+    while i + 1 < len(body):
+        ch = _decode_pair(body[i], body[i + 1], codec)
+        if ch:
+            out.append(ch)
+        else:  # bytes lost here: a punctuation mark led by body[i] and a character ending in body[i+1]
+            lead = [c for c in (_decode_pair(body[i], y, codec) for y in range(0x40, 0xFF)) if c and not _is_han(c)]
+            p = _best(lead, _punct_prior)
+            follow = _follow_char(body, i + 2, codec)
+            trail = [c for c in (_decode_pair(x, body[i + 1], codec) for x in range(0x81, 0xFF)) if c and _is_han(c)]
+            t = _best(trail, lambda c: _freq(c + follow) if follow else 0)
+            out.extend(c for c in (p, t) if c)
+        i += 2
+    if i < len(body):  # last character: known lead byte + unknown trail byte; the gloss names it
+        lasts = [c for c in (_decode_pair(body[i], y, codec) for y in range(0x40, 0xFF)) if c and _is_han(c)]
+        if gloss:
+            g = gloss.lower()
+            last = _best([c for c in lasts if g in _pinyin_of(c)], lambda c: 1 + _freq(c))
+        else:
+            last = _best(lasts, lambda c: _freq(c + nxt) + _freq((out[-1] if out else prev) + c))
+        if last:
+            out.append(last)
+    return "".join(out)
+
+
+def _punct_prior(c: str) -> float:
+    i = _PUNCT_PRIOR.find(c)
+    return 0 if i < 0 else _WORD_BEATS_PUNCT * (1 - i / (2 * len(_PUNCT_PRIOR)))
+
+
+def _follow_char(data: bytes, i: int, codec: str) -> str:
+    return (_decode_pair(data[i], data[i + 1], codec) or "") if i + 1 < len(data) else ""
+
+
+def _repair_shard(text: str, m: re.Match, gloss: str | None) -> str:
+    prev = text[m.start() - 1] if m.start() else ""
+    nxt = text[m.end()] if m.end() < len(text) else ""
+    best = ""
+    for codec in ("gbk", "big5"):
+        rebuilt = _rebuild(prev, m.group(1), gloss, nxt, codec)
+        if rebuilt is not None and len(rebuilt) > len(best):
+            best = rebuilt
+    return best
+
+
+def repair_encoding(text: str, fields: dict) -> tuple[str, int]:
+    """Mojibake (ftfy), GBK/Big5 byte-shift shards, replacement and control characters."""
+    n = 0
+    if _MOJIBAKE_HINT.search(text):
+        import ftfy
+
+        fixed = ftfy.fix_encoding(text)
+        n += sum(1 for a, b in zip(fixed, text) if a != b) + abs(len(text) - len(fixed))
+        text = fixed
+    for rx, has_gloss in ((_SHARD_GLOSS, True), (_SHARD_PUNCT, False)):
+        if "?" in text or "\ufffd" in text:
+            parts, last = [], 0
+            for m in rx.finditer(text):
+                parts.append(text[last:m.start()])
+                parts.append(_repair_shard(text, m, m.group(2) if has_gloss else None))
+                n += m.end() - m.start()
+                last = m.end()
+            if parts:
+                text = "".join(parts) + text[last:]
+    text, k = _CONTROL.subn("", text)
+    return text, n + k
+
+
+# ---------------------------------------------------------------- whitespace and width
+
+_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a％＋－．／＠＃＆\u3000]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
+_CJK_SPACE = re.compile(f"(?<=[{HAN}{CJK_PUNCT}]) +(?=[{HAN}{CJK_PUNCT}])|(?<=[{CJK_PUNCT}]) +| +(?=[{CJK_PUNCT}])")
+_LINE_EDGES = re.compile(r" *\n *")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def normalize_whitespace(text: str, fields: dict) -> tuple[str, int]:
+    """Unify line breaks and spaces, drop spaces between Chinese characters, fold full-width letters and digits."""
+    before = len(text)
+    changed = 0
+    if _FULLWIDTH.search(text):
+        folded = fold_width(text)
+        changed = sum(1 for a, b in zip(text, folded) if a != b)
+        text = folded
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n").replace("\v", "\n")
+    text = _SPACES.sub(" ", text)
+    text = _CJK_SPACE.sub("", text)
+    text = _LINE_EDGES.sub("\n", text)
+    text = _BLANKS.sub("\n\n", text).strip()
+    return text, changed + before - len(text)
+
+
+# ---------------------------------------------------------------- pinyin glosses
+
+_PINYIN_TONED = f"[a-zü]*[{_TONE_VOWELS}][a-zü{_TONE_VOWELS}]*|[a-züv]+[1-5]"
+_GLOSS = re.compile(f"(?<=[{HAN}])[(（] ?((?:{_PINYIN_TONED})(?:[ '-]?(?:{_PINYIN_TONED})){{0,3}}) ?[)）]", re.I)
+_PINYIN_SYLLABLE = re.compile(
+    r"(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?"
+    r"(?:iong|iang|uang|ueng|ong|ang|eng|ian|iao|uai|uan|üan|van|ing|ai|ei|ao|ou|an|en|er|ia|ie|iu|in|ua|uo|ui|un|üe|ve|ue|ün|vn"
+    r"|a|o|e|i|u|ü|v|ng|n|m)"
+)
+_TONE_STRIP = str.maketrans({c: b for b, group in (("a", "āáǎà"), ("e", "ēéěè"), ("i", "īíǐì"), ("o", "ōóǒò"),
+                                                   ("u", "ūúǔù"), ("ü", "ǖǘǚǜ"), ("n", "ńňǹ"), ("m", "ḿ"))
+                             for c in group})
+
+
+def _is_pinyin(gloss: str) -> bool:
+    """Every syllable of the gloss is a valid pinyin syllable (so `(café)` is not a gloss)."""
+    for syl in re.split(r"[ '-]+", gloss.lower().translate(_TONE_STRIP)):
+        syl = syl.rstrip("12345")
+        if not syl or not _PINYIN_SYLLABLE.fullmatch(syl):
+            return False
+    return True
+
+
+def remove_glosses(text: str, fields: dict) -> tuple[str, int]:
+    """Drop pinyin glosses glued after Han characters: 活動(dòng) -> 活動, 转化(zhuan3 hua4) -> 转化."""
+    if "(" not in text and "（" not in text:
+        return text, 0
+    n = 0
+
+    def drop(m: re.Match) -> str:
+        nonlocal n
+        if not _is_pinyin(m.group(1)):
+            return m.group(0)
+        n += len(m.group(0))
+        return ""
+
+    return _GLOSS.sub(drop, text), n
+
+
+# ---------------------------------------------------------------- header fields
+
+_KEYS = {
+    "title": "标题|標題|题目|題目",
+    "date": "发布日期|發布日期|發佈日期|发布时间|發布時間|發佈時間|发表时间|發表時間|更新时间|更新時間|日期|时间|時間",
+    "source": "来源|來源|出处|出處|稿源|文章来源|文章來源",
+    "author": "作者|记者|記者|责任编辑|責任編輯|编辑|編輯|责编|責編",
+    "views": "浏览次数|瀏覽次數|阅读次数|閱讀次數|点击数|點擊數|点击量|點擊量|浏览|瀏覽|阅读|閱讀|点击|點擊",
+    "body": "正文内容|正文內容|正文",
+}
+_KEY_OF = {k: name for name, alts in _KEYS.items() for k in alts.split("|")}
+_KEY_ALT = "|".join(sorted(_KEY_OF, key=len, reverse=True))
+_FIELD_LINE = re.compile(f"^[【\\[]?({_KEY_ALT})\\s*[:：]\\s*(.{{0,120}}?)[】\\]]?$")
+DATE_RX = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*[日号號]?")
+_TIME_RX = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
+_INLINE_FIELD = re.compile(f"({_KEY_ALT})\\s*[:：]\\s*([^\\s【】\\[\\]|，,]{{1,40}})")
+_BULLET_ONLY = re.compile(r"^[-–—*•·|_=~>#]+$")
+_BODY_PREFIX = re.compile(
+    r"^[\s，,]*(?:(?:19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}[日号]?\s*(?:\d{1,2}:\d{2}(?::\d{2})?)?)?[\s，,]*正文(?:内容|內容)?\s*[:：]\s*"
+)
+_SOURCE_BRACKET = re.compile(r"^[【\[]\s*(?:来源|來源)\s*[:：]\s*([^】\]]{1,40})[】\]]\s*")
+_WIDGET_WORDS = (r"字体|字體|字号|字號|打印|关闭|關閉|收藏|分享|转发|轉發|返回|顶部|頂部|放大|缩小|縮小|默认|默認|评论|評論|"
+                 r"纠错|糾錯|繁体|繁體|简体|簡體|复制链接|複製鏈接|大\s*中\s*小")
+_HEAD_LINES = 12
+
+
+def _note(fields: dict, key: str, value: str) -> None:
+    value = value.strip(" \t:：-|·")
+    if value and key not in fields:
+        fields[key] = value
+
+
+def _dateline(line: str, fields: dict) -> bool:
+    """A short line made of a date/time plus header fields and widgets (`2024/11/2 22:31:36 來源:財新網 【打印】`)."""
+    m = DATE_RX.search(line)
+    if not m or m.start() > 12:
+        return False
+    rest = _TIME_RX.sub("", line[:m.start()] + line[m.end():])
+    pairs = _INLINE_FIELD.findall(rest)
+    rest = _INLINE_FIELD.sub("", rest)
+    rest = re.sub(r"[【\[][^】\]]{0,12}[】\]]", "", rest)
+    rest = re.sub(_WIDGET_WORDS, "", rest)
+    if len(re.sub(r"[\s:：|/·,，\-]", "", rest)) > 12:
+        return False
+    _note(fields, "date", m.group(0))
+    for key, value in pairs:
+        _note(fields, _KEY_OF[key], value)
+    return True
+
+
+def strip_header(text: str, fields: dict) -> tuple[str, int]:
+    """Leading header lines become `fields`: `key: value` lines (标题/发布日期/来源/浏览次数/正文内容...), datelines,
+    bullet-only lines, and a `date ，正文：` / `【来源：…】` prefix of the first body line. Title-like short lines stay."""
+    lines = text.split("\n")
+    out_start = 0
+    removed = 0
+    kept: list[str] = []
+    for idx, line in enumerate(lines[:_HEAD_LINES]):
+        s = line.strip()
+        out_start = idx + 1
+        if not s:
+            kept.append(line)
+            continue
+        m = _FIELD_LINE.match(s)
+        if m and not (m.group(1) in ("时间", "時間", "日期") and not DATE_RX.search(m.group(2))):
+            key = _KEY_OF[m.group(1)]
+            if key != "body" and m.group(2):
+                if key == "date" and m.group(2):
+                    _note(fields, "date", m.group(2))
+                else:
+                    _note(fields, key, m.group(2))
+            removed += len(line) + 1
+            continue
+        if _BULLET_ONLY.match(s) or _dateline(s, fields):
+            removed += len(line) + 1
+            continue
+        # a body line: strip an inline `date ，正文：` / `【来源：…】` prefix, then stop
+        prefix_len = 0
+        while True:
+            pm = _BODY_PREFIX.match(s, prefix_len) if prefix_len == 0 else None
+            sm = _SOURCE_BRACKET.match(s[prefix_len:])
+            if pm and pm.end() > 0:
+                dm = DATE_RX.search(pm.group(0))
+                if dm:
+                    _note(fields, "date", dm.group(0))
+                prefix_len = pm.end()
+            elif sm:
+                _note(fields, "source", sm.group(1))
+                prefix_len += sm.end()
+            else:
+                break
+        if prefix_len:
+            removed += prefix_len
+            line = s[prefix_len:]
+        kept.append(line)
+        if len(s) > 64 or (s[-1:] in "。；;，," and len(s) > 20):
+            break  # the first real paragraph: the header is over
+    else:
+        out_start = min(len(lines), _HEAD_LINES)
+    text = "\n".join(kept + lines[out_start:]).strip("\n")
+    return text, removed
+
+
+# ---------------------------------------------------------------- widgets
+
+_WIDGET_BRACKET = re.compile(f"[【\\[](?:[^】\\]\\n]{{0,8}}(?:{_WIDGET_WORDS})[^】\\]\\n]{{0,8}})[】\\]]")
+_WIDGET_INLINE = re.compile(r"(?:字体|字體|字号|字號)\s*[:：]?\s*[大中小]\s*[大中小]\s*[大中小]")
+_SHARE_LINE = re.compile(r"^(?:分享到|分享至|分享|转发到|轉發到)\s*[:：]?.{0,30}$", re.M)
+
+
+def remove_widgets(text: str, fields: dict) -> tuple[str, int]:
+    """Share/print/font-size controls: 【字体:大 中 小】【收藏本页】【打印】【关闭】, `分享到：…` lines."""
+    n = 0
+    for rx in (_WIDGET_BRACKET, _WIDGET_INLINE, _SHARE_LINE):
+        text, k = _count_sub(rx, text)
+        n += k
+    return text, n
+
+
+def _count_sub(rx: re.Pattern, text: str, repl: str = "") -> tuple[str, int]:
+    removed = 0
+
+    def f(m: re.Match) -> str:
+        nonlocal removed
+        removed += len(m.group(0)) - len(repl)
+        return repl
+
+    return rx.sub(f, text), removed
+
+
+# ---------------------------------------------------------------- repeated lead
+
+_LEAD_LABEL = re.compile(r"^(?:核心提示|内容提要|內容提要|提要|摘要|导读|導讀|编者按|編者按)\s*[:：]\s*", re.M)
+
+
+def dedupe_lead(text: str, fields: dict) -> tuple[str, int]:
+    """Drop lead labels (核心提示:/摘要:/导读:) and any sentence or line that repeats the one right before it."""
+    from rag.chunking import split_sentences
+
+    text, n = _count_sub(_LEAD_LABEL, text)
+    spans = split_sentences(text)
+    drop: list[tuple[int, int]] = []
+    prev = None
+    for i, (a, b) in enumerate(spans):
+        s = text[a:b]
+        if prev is not None and len(s) >= 8 and s == prev:
+            drop.append((spans[i - 1][1], b))  # the copy and the whitespace before it
+        prev = s
+    for a, b in reversed(drop):
+        n += b - a
+        text = text[:a] + text[b:]
+    return text, n
+
+
+# ---------------------------------------------------------------- boilerplate (tail blocks)
+
+_DISCLAIMER_STRONG = re.compile(
+    r"(?:免责|免責|郑重|鄭重|版权|版權|特别|特別|法律)(?:声明|聲明)|^(?:声明|聲明)\s*[:：]|版权所有|版權所有|©|copyright|"
+    r"all rights reserved|未经(?:授权|许可|允许)|未經(?:授權|許可|允許)|转载请|轉載請|禁止转载|禁止轉載",
+    re.I,
+)
+_DISCLAIMER_WEAK = re.compile(
+    r"版权|版權|转载|轉載|侵权|侵權|删除|刪除|原作者|仅代表|僅代表|不代表|观点|觀點|立场|立場|联系我们|聯系我們|聯繫我們|"
+    r"出处|出處|作者或机构|作者或機構|信息发布平台|信息發布平台|真实性|真實性|仅供参考|僅供參考|不构成|不構成|投资建议|投資建議|"
+    r"本网|本網|本站|本文|本平台|自媒体|自媒體"
+)
+_PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|400[-\s]?\d{3,4}[-\s]?\d{3,4}|0\d{2,3}[-－]\d{7,8})(?!\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+_QR = re.compile(r"扫一扫|掃一掃|二维码|二維碼|长按|長按|公众号|公眾號|扫码|掃碼|识别图中|識別圖中")
+_CONTACT_FIELD = re.compile(r"(?:微信|手机|手機|电话|電話|热线|熱線|QQ|邮箱|郵箱|E-?mail|传真|傳真|联系人|聯繫人|聯系人)\s*(?:号)?\s*[:：/]", re.I)
+_CONTACT_WORD = re.compile(r"微信|手机|手機|电话|電話|热线|熱線|联系人|聯繫人|聯系人|客服|咨询|諮詢|加微")
+_NAV_WORDS = re.compile(
+    r"热点|熱點|资讯|資訊|排行|24小时|24小時|推荐|推薦|相关|相關|阅读|閱讀|上一篇|下一篇|返回|更多|热门|熱門|精彩|专题|專題|"
+    r"首页|首頁|点击|點擊|责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對"
+)
+_ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?(.*?)》?\s*$")
+
+
+def _boilerplate_kind(s: str, fields: dict) -> str | None:
+    """Why `s` (a line or sentence near the end of an article) is boilerplate, or None when it is content."""
+    s = s.strip()
+    if not s or _BULLET_ONLY.match(s):
+        return "blank"
+    m = _ORIGINAL_TITLE.match(s)
+    if m:
+        _note(fields, "original_title", m.group(1))
+        return "original_title"
+    if _DISCLAIMER_STRONG.search(s) or len(set(_DISCLAIMER_WEAK.findall(s))) >= 2:
+        return "disclaimer"
+    if _PHONE.search(s) or _EMAIL.search(s) or _QR.search(s) or _CONTACT_FIELD.search(s) \
+            or len(set(_CONTACT_WORD.findall(s))) >= 2:
+        return "contact"
+    core = s.lstrip("-–—*•·|>#· ")
+    if len(core) <= 15 and _NAV_WORDS.search(core):
+        return "nav"
+    return None
+
+
+def strip_tail(text: str, fields: dict) -> tuple[str, int]:
+    """Remove the closing block of boilerplate lines (and then sentences) at the end of the article.
+
+    Walks back from the end while lines are disclaimers, copyright notices, contact/ad lines (phone numbers, WeChat,
+    QR codes), navigation items or `原标题:` lines; then does the same sentence by sentence inside the last remaining
+    line (articles stored as one line). Never removes more than the last 60% of the text.
+    """
+    from rag.chunking import split_sentences
+
+    floor = int(len(text) * 0.4)
+    cut = len(text)
+    pos = len(text)
+    while pos > floor:
+        start = text.rfind("\n", 0, pos) + 1
+        if start < floor or not _boilerplate_kind(text[start:pos], fields):
+            break
+        cut = start
+        pos = max(start - 1, 0)
+    # inside the last remaining line, sentence by sentence
+    line_start = text.rfind("\n", 0, cut) + 1
+    line = text[line_start:cut]
+    spans = split_sentences(line)
+    for a, b in reversed(spans):
+        if line_start + a < floor or not _boilerplate_kind(line[a:b], fields):
+            break
+        cut = line_start + a
+    # an `原标题:` line anywhere is a duplicate title
+    head = text[:cut]
+    head, k = _count_sub(re.compile(r"^(?:原标题|原標題)\s*[:：].*\n?", re.M), head)
+    return head.rstrip(), len(text) - cut + k
+
+
+# ---------------------------------------------------------------- spam tokens
+
+_WORDY = re.compile(f"[{HAN}A-Za-z0-9]")
+_MIXED = re.compile(f"[A-Za-z0-9][{HAN}]|[{HAN}][A-Za-z0-9]")
+_TRIGRAM_OK = re.compile(f"^[{HAN}A-Za-z0-9]{{3}}$")
+
+
+def _wordy(ch: str) -> bool:
+    return bool(ch) and bool(_WORDY.match(ch))
+
+
+def spam_candidates(text: str, max_len: int = 12) -> set[str]:
+    """Maximal repeated strings (>= 3 chars, >= 3 times) made of Han/Latin/digit characters."""
+    counts = Counter(text[i:i + 3] for i in range(len(text) - 2))
+    out: set[str] = set()
+    for gram, c in counts.items():
+        if c < 3 or not _TRIGRAM_OK.match(gram):
+            continue
+        pos = [m.start() for m in re.finditer(re.escape(gram), text)]
+        if len(pos) < 3:
+            continue
+        a, b = 0, 3  # extend right, then left, while every occurrence agrees
+        while b < max_len:
+            nxt = {text[p + b] if p + b < len(text) else "" for p in pos}
+            if len(nxt) != 1 or not _wordy(next(iter(nxt))):
+                break
+            b += 1
+        while b - a < max_len:
+            prv = {text[p + a - 1] if p + a > 0 else "" for p in pos}
+            if len(prv) != 1 or not _wordy(next(iter(prv))):
+                break
+            a -= 1
+        out.add(text[pos[0] + a:pos[0] + b])
+    return out
+
+
+# characters that follow a number as its unit or classifier (8万元, 12日, 30余人): a number + unit recurs naturally
+_UNIT = "年月日时时分秒号號元角万萬亿億千百十余餘多个個件次人台家所项項份米吨噸斤克升度岁歲名位只条條张張辆輛座户戶套股倍期届屆场場处處篇部本页頁批周週季"
+_NUMBER_UNIT = re.compile(f"^[0-9.%]*[{_UNIT}]*$|^[0-9.]+[{_UNIT}]+|[0-9.]+[{_UNIT}]+$")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+_WORD_MIN = 20  # jieba frequency for a word that spans a junction to count as evidence
+
+
+def _junction_word(left: str, right: str) -> bool:
+    """A common dictionary word (2-4 chars) spans the junction of `left` and `right` once they are joined."""
+    for i in range(1, min(3, len(left)) + 1):
+        for j in range(1, min(3, len(right)) + 1):
+            if 2 <= i + j <= 4 and _freq(left[-i:] + right[:j]) >= _WORD_MIN:
+                return True
+    return False
+
+
+def is_spam_token(text: str, token: str) -> bool:
+    """True when `token` recurs where it breaks the text apart.
+
+    Requires: >= 3 occurrences; at least two Han characters; not a dictionary word, a number with its unit, or a cut
+    from a longer run of letters/digits; its bigrams occur nowhere else in the article (it has nothing to do with the
+    text around it); and its occurrences sit where the text reads on without it: removing it joins two characters into
+    a common dictionary word ("joins", e.g. 转<token>化), or it is wedged between a word and punctuation ("clause
+    ends", e.g. 负责人<token>、). A token mixing letters/digits with Han needs half its occurrences to be evidence;
+    a pure-Han token (a name is also a Han string at clause ends) needs at least three joins.
+    """
+    n = text.count(token)
+    if n < 3 or len(_HAN_RE.findall(token)) < 2 or _NUMBER_UNIT.search(token):
+        return False
+    for i in range(len(token) - 1):  # isolation: every bigram of the token only ever occurs inside the token
+        if text.count(token[i:i + 2]) != n * token.count(token[i:i + 2]):
+            return False
+    if _freq(token) > 0:
+        return False
+    joins = clause_ends = against = 0
+    for m in re.finditer(re.escape(token), text):
+        a = text[m.start() - 1] if m.start() else "\n"
+        b = text[m.end()] if m.end() < len(text) else "\n"
+        if (_ALNUM.match(a) and _ALNUM.match(token[0])) or (_ALNUM.match(b) and _ALNUM.match(token[-1])) \
+                or (token[-1].isdigit() and b in ".．%％") or (token[0].isdigit() and a in ".．"):
+            return False  # part of a longer number or Latin word
+        left, right = text[max(0, m.start() - 3):m.start()], text[m.end():m.end() + 3]
+        if _junction_word(left, token[:3]) or _junction_word(token[-3:], right):
+            against += 1  # the token is attached to its context by a word across its edge (问|题被移送...)
+        elif _wordy(a) and b in SENT_PUNCT:
+            clause_ends += 1
+        elif _wordy(a) and _wordy(b):
+            if _junction_word(left, right):
+                joins += 1
+            else:
+                against += 1
+    if _MIXED.search(token):
+        return joins + clause_ends >= max(2, 0.5 * n) and against <= n / 3
+    return joins >= 3 and joins + clause_ends >= 0.6 * n and against <= n / 4
+
+
+def remove_spam_tokens(text: str, fields: dict) -> tuple[str, int]:
+    """Remove short tokens injected all through an article (e.g. a betting-site name wedged into sentences)."""
+    n = 0
+    for token in sorted(spam_candidates(text), key=len, reverse=True):
+        if token in text and is_spam_token(text, token):
+            n += text.count(token) * len(token)
+            text = text.replace(token, "")
+    return text, n
+
+
+# ---------------------------------------------------------------- anti-filter variant characters
+
+# rare characters written in place of common ones to dodge keyword filters (e.g. advertising-law words 最/第/国)
+VARIANTS: dict[str, str] = {"蕞": "最", "冣": "最", "㝡": "最", "苐": "第", "囯": "国", "崋": "华", "髙": "高"}
+_VARIANT_RX = re.compile("[" + "".join(VARIANTS) + "]")
+
+
+def _forms_word(text: str, i: int, ch: str) -> bool:
+    """Whether `ch` at position i forms a dictionary word (2-4 chars) with its neighbours."""
+    for a in range(max(0, i - 3), i + 1):
+        for b in range(i + 1, min(len(text), a + 4) + 1):
+            if b - a >= 2 and _freq(text[a:i] + ch + text[i + 1:b]) > 0:
+                return True
+    return False
+
+
+def restore_variants(text: str, fields: dict) -> tuple[str, int]:
+    """Replace anti-filter variants (蕞大 -> 最大) where the common character makes a word and the variant does not
+    (蕞尔小国 stays). An occurrence with no word either way follows the article's other occurrences."""
+    if not _VARIANT_RX.search(text):
+        return text, 0
+    chars = list(text)
+    for v, common in VARIANTS.items():
+        idx = [m.start() for m in re.finditer(v, text)]
+        if not idx:
+            continue
+        legit = [i for i in idx if _forms_word(text, i, v)]
+        confirmed = [i for i in idx if i not in legit and _forms_word(text, i, common)]
+        for i in idx:
+            if i in confirmed or (i not in legit and confirmed and not legit):
+                chars[i] = common
+    new = "".join(chars)
+    return new, sum(1 for a, b in zip(text, new) if a != b)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+STEPS: list[tuple[str, Step]] = [
+    ("encoding", repair_encoding),
+    ("whitespace", normalize_whitespace),
+    ("glosses", remove_glosses),
+    ("header", strip_header),
+    ("widgets", remove_widgets),
+    ("repeated_lead", dedupe_lead),
+    ("boilerplate", strip_tail),
+    ("spam_tokens", remove_spam_tokens),
+    ("variants", restore_variants),
+]
+
+
+@dataclass
+class CleanResult:
+    """Cleaned text, characters removed/changed per step (in step order), and header fields found."""
+
+    text: str
+    removed: dict[str, int] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def clean_text(text: str, steps: list[tuple[str, Step]] | None = None) -> CleanResult:
+    """Run the cleaning steps in order; whitespace is tidied once more at the end (counted under `whitespace`)."""
+    fields: dict[str, str] = {}
+    removed: dict[str, int] = {}
+    for name, step in steps or STEPS:
+        text, n = step(text, fields)
+        removed[name] = removed.get(name, 0) + n
+    text, n = normalize_whitespace(text, fields)
+    removed["whitespace"] = removed.get("whitespace", 0) + n
+    return CleanResult(text=text, removed=removed, fields=fields)
+
+
+__all__ = ["CleanResult", "STEPS", "VARIANTS", "clean_text", "dedupe_lead", "is_spam_token", "normalize_whitespace",
+           "remove_glosses", "remove_spam_tokens", "remove_widgets", "repair_encoding", "restore_variants",
+           "spam_candidates", "strip_header", "strip_tail"]

@@ -1,0 +1,518 @@
+"""Question analysis: normalisation, language/script, question type, content terms, and follow-up rewriting.
+
+No model is involved: jieba (with part-of-speech tags) and a few general Chinese/English grammar cues.
+`analyze(question, history)` is the entry point used by the assistant; `condense(question, history)` gives the
+standalone form of a follow-up ("签约总资金呢？" -> "西宁对接会签约总资金是多少？").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterable
+
+from rag.errors import InputError
+from rag.script import detect_script, fold_width, han_count, to_simplified
+
+MAX_QUESTION_CHARS = 500  # default cap; Settings.max_question_chars overrides
+
+KINDS = ("number", "who", "when", "where", "list", "yesno", "what")
+
+# ---------------------------------------------------------------- question-type cues (general Chinese / English grammar)
+_ZH_KIND = [
+    ("when", re.compile(r"几月|几日|几号|哪天|哪一天|哪日|哪年|哪一年|何时|什么时候|什么时间|何日|哪个月|什么日期|日期是|几点|多久以前|啥时候")),
+    ("who", re.compile(r"谁|哪位|哪几位|何人|什么人|哪个人")),
+    ("where", re.compile(r"哪里|哪儿|在哪|何地|何处|什么地方|哪个地方|哪座城市|哪个城市|什么地点|地点是")),
+    ("number", re.compile(r"多少|几[^乎]|几$|第几|多大|多高|多长|多远|多重|多久|百分之几|比例是|占比是|增速是|规模是")),
+    ("list", re.compile(r"哪些|哪几|有什么|包括什么|包含什么|包括哪|都有谁|分别是")),
+    ("yesno", re.compile(r"是否|是不是|有没有|能不能|会不会|可否|能否|对不对|吗[？?。!！]*$")),
+]
+_EN_KIND = [
+    ("when", re.compile(r"^\s*(when\b|what (date|day|time|year|month)\b|on which (date|day)\b|in which (year|month)\b)", re.I)),
+    ("who", re.compile(r"^\s*(who\b|whom\b|whose\b)|\bwho (is|was|are|were)\b", re.I)),
+    ("where", re.compile(r"^\s*where\b|\b(in|at) which (place|city|venue|location)\b", re.I)),
+    ("number", re.compile(r"\bhow (many|much|large|big|long|high|fast|old)\b|\bwhat (percentage|percent|proportion|share|number|rank|amount)\b|\bwhich (place|rank)\b", re.I)),
+    ("list", re.compile(r"^\s*(which|list|name)\b|\bwhat (are|were) (the )?\w+s\b", re.I)),
+    ("yesno", re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.I)),
+]
+
+# question words / function words / generic verbs that carry no topic (general Chinese stop words, not article terms)
+_QWORDS = {
+    "多少", "几", "几个", "几项", "几家", "几名", "几位", "几场", "几届", "几次", "第几", "什么", "啥", "谁", "哪", "哪里", "哪儿", "哪些",
+    "哪个", "哪位", "哪家", "哪天", "哪一天", "哪年", "何时", "何地", "何处", "怎么", "怎样", "如何", "为什么", "为何", "是否", "是不是",
+    "有没有", "吗", "呢", "么", "几月", "几日", "几号", "时候", "什么时候", "多大", "多长", "多久", "多高", "哪几", "哪几位", "一天",
+}
+_STOP = {
+    "的", "了", "是", "在", "有", "和", "与", "及", "或", "也", "都", "就", "而", "又", "被", "把", "将", "对", "从", "向", "于", "由", "以",
+    "为", "给", "让", "这", "那", "其", "该", "此", "之", "个", "各", "每", "等", "着", "过", "吧", "啊", "呀", "嘛", "请问", "请", "一共",
+    "共", "总共", "一下", "到底", "究竟", "主要", "具体", "分别", "一些", "这个", "那个", "这次", "那次", "本次", "此次", "它", "它们", "他",
+    "她", "他们", "她们", "我", "我们", "你", "你们", "会", "能", "要", "可以", "所", "上", "中", "里", "得", "地", "还", "又", "已", "已经",
+    "曾", "多", "年", "月", "日", "举行", "举办", "召开", "进行", "属于", "位于", "叫", "称", "称为", "名字", "名称", "情况", "方面",
+}
+_EN_STOP = set(
+    "a an the of in on at to for from by with and or is are was were be been being did does do has have had how many much what which "
+    "who whom whose when where why there their they it its this that these those as about into than then rise rose risen up to share "
+    "percentage percent number amount can could will would should any some please tell me i you we our your".split()
+)
+
+_PRONOUNS_ZH = {"它", "它们", "其", "他", "她", "他们", "她们", "该", "此", "这个", "那个", "这次", "那次", "此次", "本次", "这里", "那里", "当地"}
+_PRONOUNS_EN = re.compile(r"\b(it|its|they|their|them|there|this event|that event|the event)\b", re.I)
+_LEADING_CONNECTIVES = re.compile(r"^(那么|那|还有|另外|此外|而且|并且|以及|然后|再问一下|再问|再请问|请问|那个|哦|嗯|好的|好)[，,、\s]*")
+_EN_FRAGMENT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)[?？.!]*\s*$|^\s*and\s+(.+?)[?？.!]*\s*$", re.I)
+
+_ENTITY_POS = {"ns", "nr", "nrfg", "nrt", "nt", "nz", "eng"}
+_NOUNISH_POS = {"n", "ns", "nr", "nrfg", "nrt", "nt", "nz", "j", "eng", "nl", "ng", "vn", "b", "an"}
+_TOPIC_STOPS = {"的", "是", "有", "在", "于", "由", "从", "对", "把", "被", "将", "为", "和", "与", "是否", "有没有", "是不是", "一共", "共",
+                "总共", "每个", "每", "都", "也", "还", "已经", "曾", "位居", "居", "排名", "达到", "达", "约"}
+_KIND_TAIL_ZH = {"number": "是多少", "who": "是谁", "when": "是什么时候", "where": "在哪里", "list": "有哪些", "yesno": "是否如此",
+                 "what": "是什么"}
+_KIND_TAIL_EN = {"number": "How much is the {x} of {t}?", "who": "Who is the {x} of {t}?", "when": "When is the {x} of {t}?",
+                 "where": "Where is the {x} of {t}?", "list": "What are the {x} of {t}?", "yesno": "Is it true for {t}: {x}?",
+                 "what": "What is the {x} of {t}?"}
+
+
+@dataclass
+class Question:
+    """An analysed question. `standalone` is the question rewritten without its conversation (equal to `normalized` if none)."""
+
+    original: str
+    normalized: str
+    standalone: str
+    language: str  # "zh-Hans" | "zh-Hant" | "en"
+    kind: str  # number | who | when | where | list | yesno | what
+    simplified: str = ""  # standalone in simplified script (what retrieval and matching see)
+    terms: list[str] = field(default_factory=list)  # content terms of `simplified` (no question/function words)
+    focus: str = ""  # the asked attribute / counted thing, e.g. "项目" in 签了多少个项目, "宣传费" in 花了多少宣传费
+    counted: str = ""  # number questions: the noun right after 多少/几 (+ measure word), "" when the attribute precedes it
+    classifier: str = ""  # measure word asked for, e.g. 个 / 家 / 支 / 位 (number questions)
+    ordinal: bool = False  # 第几 (a rank is asked)
+    topic: str = ""  # the leading entity / event the question is about
+    rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- basic helpers
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    return jieba, jieba.posseg
+
+
+def pos_tokens(text: str) -> list[tuple[str, str]]:
+    """jieba words with part-of-speech tags; a noun glued to a following 了/过/着 is split (its last char is the verb)."""
+    _, pseg = _jieba()
+    toks = [(w, f) for w, f in pseg.cut(text)]
+    out: list[tuple[str, str]] = []
+    for i, (w, f) in enumerate(toks):
+        nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
+        if nxt in ("了", "过", "着") and f.startswith("n") and len(w) >= 2 and han_count(w) == len(w):
+            out += [(w[:-1], f), (w[-1], "v")]
+        else:
+            out.append((w, f))
+    return out
+
+
+def normalize(text: str, max_chars: int = MAX_QUESTION_CHARS) -> tuple[str, list[str]]:
+    """Width-fold, trim and cap a question. Raises InputError for an empty question; a very long one is cut with a note."""
+    if text is None:
+        raise InputError("The question is empty: type a question about the articles, e.g. 西宁对接会签了多少个项目？")
+    if not isinstance(text, str):
+        raise InputError(f"The question must be text, not {type(text).__name__}.")
+    t = fold_width(text).replace("\x00", " ")
+    t = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in t)
+    t = re.sub(r"\s+", " ", t).strip()
+    if not re.search(r"[\w\u3400-\u9fff]", t):
+        raise InputError("The question is empty: type a question about the articles, e.g. 西宁对接会签了多少个项目？")
+    notes = []
+    if len(t) > max_chars:
+        notes.append(f"The question was {len(t):,} characters long; only its first {max_chars} characters were used.")
+        t = t[:max_chars].rstrip()
+    return t, notes
+
+
+def detect_language(text: str) -> str:
+    """'en' when Latin letters clearly dominate, else 'zh-Hant' / 'zh-Hans' by script."""
+    han = han_count(text)
+    latin = len(re.findall(r"[A-Za-z]", text))
+    if han == 0 or latin > 3 * han:
+        return "en" if latin else "zh-Hans"
+    return "zh-Hant" if detect_script(text) == "traditional" else "zh-Hans"
+
+
+def detect_kind(text: str, language: str | None = None) -> str:
+    """Question type: number | who | when | where | list | yesno | what (the default)."""
+    language = language or detect_language(text)
+    if language == "en":
+        for kind, rx in _EN_KIND:
+            if rx.search(text):
+                return kind
+        return "what"
+    s = to_simplified(text)
+    for kind, rx in _ZH_KIND:
+        if rx.search(s):
+            return kind
+    return "what"
+
+
+def content_terms(simplified: str) -> list[str]:
+    """Search-mode jieba words of a simplified question minus question/function words and punctuation (order kept, unique)."""
+    jieba, _ = _jieba()
+    out: list[str] = []
+    for w in jieba.lcut_for_search(simplified):
+        w = w.strip()
+        if not w or w in _QWORDS or w in _STOP or not re.search(r"[\w\u3400-\u9fff]", w):
+            continue
+        if re.fullmatch(r"[A-Za-z]+", w) and w.lower() in _EN_STOP:
+            continue
+        if re.fullmatch(r"几.|多少.?", w):
+            continue
+        if w not in out:
+            out.append(w)
+    # drop a word fully covered by the longer search-mode words around it (keeps 研发投入 and 研发/投入 both is fine)
+    return out
+
+
+def english_terms(text: str) -> list[str]:
+    """Lower-cased Latin content words of an English question (names become pinyin-matchable: "Xi'an" -> "xian")."""
+    words = re.findall(r"[A-Za-z][A-Za-z'&\-]*", text)
+    out = []
+    for w in words:
+        k = re.sub(r"['\-&]", "", w).lower()
+        k = re.sub(r"s$", "", k) if w.endswith("'s") else k
+        if len(k) >= 2 and k not in _EN_STOP and k not in out:
+            out.append(k)
+    return out
+
+
+# ---------------------------------------------------------------- focus of a number question: 多少个项目 -> (个, 项目)
+
+_NUM_Q = re.compile(r"(第)?(?:多少|几)([个项家名位支场届次人件所座条种批户元亿万千百]?)")
+
+
+def number_focus(simplified: str) -> tuple[str, str, bool]:
+    """(classifier, counted noun, ordinal) asked by a number question; the noun is the one after the question word, else the
+    attribute just before it ("年均增长多少" -> "年均增长")."""
+    m = _NUM_Q.search(simplified)
+    if not m:
+        return "", "", False
+    ordinal = bool(m.group(1))
+    clf = m.group(2) or ""
+    after = simplified[m.end():]
+    toks = pos_tokens(after) if after else []
+    noun = ""
+    for w, f in toks:
+        if w in _STOP or w in _QWORDS or not re.search(r"[\u3400-\u9fff\w]", w):
+            if noun:
+                break
+            continue
+        if f[:1] in ("n", "j") or f in ("vn", "nz", "eng", "b") or (noun == "" and f == "an"):
+            noun += w
+        else:
+            break
+    if not noun:  # attribute before the question word: 年均增长多少 / 签约总资金是多少 / 研发投入占比是多少
+        before = re.sub(r"(是|为|有|达|达到|约|大约|一共|共|总共|了)+$", "", simplified[: m.start()])
+        btoks = pos_tokens(before)
+        attr: list[str] = []
+        for w, f in reversed(btoks):
+            if w in _STOP or w in _QWORDS or w in ("的",) or not re.search(r"[\u3400-\u9fff\w]", w):
+                break
+            attr.insert(0, w)
+            if len("".join(attr)) >= 6:
+                break
+        noun = "".join(attr)
+        topic = extract_topic(simplified)
+        if topic and noun.startswith(topic):
+            noun = noun[len(topic):]
+    return clf, noun, ordinal
+
+
+def _counted_noun(simplified: str) -> str:
+    """The first noun word after 多少/几 (+ measure word): 签了多少个项目 -> 项目, 花了多少宣传费 -> 宣传费; "" if none."""
+    m = _NUM_Q.search(simplified)
+    if not m:
+        return ""
+    for w, f in pos_tokens(simplified[m.end():]):
+        if w in _STOP or not re.search(r"[\u3400-\u9fff\w]", w):
+            return ""
+        if f[:1] in ("n", "j") or f in ("vn", "nz", "eng"):
+            return w
+        return ""
+    return ""
+
+
+def question_focus(simplified: str, kind: str) -> tuple[str, str, bool]:
+    """(classifier, focus noun, ordinal): what a question asks about, used to match an answer span's context."""
+    if kind == "number":
+        return number_focus(simplified)
+    s = re.sub(r"[？?。!！]+$", "", simplified)
+    if kind == "who":  # 西宁市长是谁 -> 市长 ; 谁是董事长 -> 董事长 ; 由谁主持 -> 主持
+        m = re.search(r"(.{0,16}?)(?:是|为)?(?:谁|哪位|何人)(.{0,8})$", s)
+        if m:
+            toks = pos_tokens(m.group(1))
+            while toks and (toks[-1][0] in _STOP or toks[-1][1] in ("p", "uj", "ul", "v")):
+                toks.pop()
+            role = ""
+            if toks and toks[-1][1][:1] == "n" and toks[-1][1] not in _ENTITY_POS:
+                role = toks[-1][0]
+                k = len(toks) - 2
+                while k >= 0 and toks[k][1] == "b":  # 副 市长
+                    role = toks[k][0] + role
+                    k -= 1
+            after = re.sub(r"^(是|的)", "", m.group(2))
+            return "", role or after.strip(), False
+    if kind == "list":  # 承办单位有哪些 -> 承办单位 ; 有哪些高校参加 -> 高校
+        m = re.search(r"哪些|哪几", s)
+        if m:
+            after = s[m.end():]
+            toks = [w for w, f in pos_tokens(after) if f[:1] in ("n", "j")]
+            if toks:
+                return "", toks[0], False
+            before = re.sub(r"(有|是|包括|包含)+$", "", s[: m.start()])
+            toks = pos_tokens(before)
+            attr = ""
+            for w, f in reversed(toks):
+                if w in _STOP or f in ("uj", "p"):
+                    break
+                attr = w + attr
+                if len(attr) >= 4:
+                    break
+            return "", attr, False
+    return "", "", False
+
+
+# ---------------------------------------------------------------- topic: the entity/event a question is about
+
+
+def extract_topic(simplified: str) -> str:
+    """The leading entity/event phrase of a question: its prefix before the first function word, question word or the
+    predicate verb in front of 了/过 ("西宁对接会签了多少个项目" -> "西宁对接会"; "西安高新区的研发投入占比" -> "西安高新区")."""
+    s = _LEADING_CONNECTIVES.sub("", simplified)
+    toks = pos_tokens(s)
+    out: list[tuple[str, str]] = []
+    for i, (w, f) in enumerate(toks):
+        nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
+        if w in _TOPIC_STOPS or w in _QWORDS or any(w.startswith(q) for q in ("多少", "几", "哪", "谁", "什么")):
+            break
+        if not re.search(r"[\u3400-\u9fff\w]", w):
+            break
+        if nxt in ("了", "过", "着") and f.startswith("v"):
+            break
+        if f in ("p", "r", "d", "c", "u", "uj", "ul", "y") and out:
+            break
+        out.append((w, f))
+    topic = "".join(w for w, _ in out)
+    return topic if han_count(topic) >= 2 or len(topic) >= 3 else ""
+
+
+# ---------------------------------------------------------------- follow-up rewriting
+
+
+@dataclass
+class _Turn:
+    standalone: str
+    topic: str
+    kind: str
+    language: str
+    answer: str = ""
+    focus: str = ""
+
+
+def _history_pairs(history: Iterable[Any] | None) -> list[tuple[str, str]]:
+    """(question, answer) pairs from a list of pairs or gradio-style {"role","content"} messages."""
+    pairs: list[tuple[str, str]] = []
+    if not history:
+        return pairs
+    pending: str | None = None
+    for item in history:
+        if isinstance(item, dict):
+            role, content = item.get("role"), item.get("content")
+            if isinstance(content, (list, tuple)):  # gradio multimodal content
+                content = " ".join(str(c.get("text", c)) if isinstance(c, dict) else str(c) for c in content)
+            content = "" if content is None else str(content)
+            if role == "user":
+                if pending is not None:
+                    pairs.append((pending, ""))
+                pending = content
+            elif role == "assistant" and pending is not None:
+                pairs.append((pending, content))
+                pending = None
+        elif isinstance(item, (list, tuple)) and len(item) >= 1:
+            q = item[0]
+            a = item[1] if len(item) > 1 else ""
+            if q:
+                pairs.append((str(q), "" if a is None else str(a)))
+    if pending is not None:
+        pairs.append((pending, ""))
+    return pairs
+
+
+def _has_question_word(simplified: str, language: str) -> bool:
+    return detect_kind(simplified, language) != "what" or bool(re.search(r"什么|怎么|如何|为什么|为何|\?$|？$", simplified))
+
+
+def _entity_in(fragment: str) -> bool:
+    return any(f in _ENTITY_POS for _, f in pos_tokens(fragment)) or bool(re.search(r"[A-Za-z]{2,}", fragment))
+
+
+def _rewrite_zh(q: str, prev: _Turn) -> tuple[str, str, str]:
+    """(standalone, topic, kind) for a Chinese question given the previous turn."""
+    s = to_simplified(q)
+    core = _LEADING_CONNECTIVES.sub("", s).strip()
+    core_np = re.sub(r"[？?。!！，,\s]+$", "", core)
+    own_kind = detect_kind(core_np, "zh-Hans")
+    # 1. a fragment ending in 呢 (or with no question word at all and very short): "那南阳站呢", "签约总资金呢"
+    is_fragment = core_np.endswith("呢") or (not _has_question_word(core_np, "zh-Hans") and han_count(core_np) <= 8)
+    if is_fragment:
+        frag = re.sub(r"呢$", "", core_np).strip()
+        frag_kind = detect_kind(frag, "zh-Hans") if frag else "what"
+        if frag_kind != "what":  # "有多少人参加呢" is a full question that just ends in 呢
+            is_fragment = False
+        elif frag:
+            if _entity_in(frag) and prev.topic:
+                if prev.topic in prev.standalone:
+                    return prev.standalone.replace(prev.topic, frag, 1), frag, prev.kind
+                return frag + prev.standalone, frag, prev.kind
+            topic = prev.topic or ""
+            if prev.focus and topic.endswith(prev.focus) and len(topic) > len(prev.focus):
+                topic = topic[: -len(prev.focus)]  # 西宁市长 + 副市长呢 -> 西宁副市长
+            return f"{topic}{frag}{_KIND_TAIL_ZH.get(prev.kind, '是什么')}？", topic, prev.kind
+    # 2. pronouns: "它聚集了多少研发人员" -> "西安高新区聚集了多少研发人员"
+    toks = pos_tokens(core)
+    toks = [(w[0], "r") if (w[0] not in _PRONOUNS_ZH and len(w[0]) == 2 and w[0][0] in "该此本" and w[1] == "r") else w
+            for w in toks]
+    def _is_pron(w: str, f: str) -> bool:
+        return w in _PRONOUNS_ZH or (len(w) == 2 and w[0] in "该此本" and f == "r")
+    if any(_is_pron(w, f) for w, f in toks) and prev.topic:
+        ref = prev.topic
+        if prev.kind == "who" and prev.answer:  # 他/她 after a who-question = the person answered
+            names = [w for w, f in pos_tokens(to_simplified(prev.answer)) if f in ("nr", "nrfg", "nrt") and len(w) >= 2]
+            if names:
+                ref_person = names[0]
+            else:
+                ref_person = ""
+        else:
+            ref_person = ""
+        out: list[str] = []
+        i = 0
+        replaced = False
+        while i < len(toks):
+            w, f = toks[i]
+            if _is_pron(w, f) and not replaced:
+                target = ref_person if (w in ("他", "她") and ref_person) else ref
+                if w == "其":
+                    out.append(target + "的")
+                elif w in ("该", "此", "这个", "那个", "这次", "那次", "此次", "本次") and i + 1 < len(toks) and \
+                        toks[i + 1][1][:1] in ("n", "v") and len(toks[i + 1][0]) <= 2:
+                    out.append(target)
+                    i += 1  # 该会议 / 该区 -> the topic itself
+                else:
+                    out.append(target)
+                replaced = True
+            else:
+                out.append(w)
+            i += 1
+        standalone = "".join(out)
+        return standalone, ref, own_kind
+    # 3. a short question with no entity of its own: "有多少人参加？" -> prepend the topic
+    content = "".join(w for w, f in toks if w not in _STOP and w not in _QWORDS and han_count(w))
+    if prev.topic and not _entity_in(core) and han_count(content) <= 6 and prev.topic not in core:
+        return prev.topic + core, prev.topic, own_kind
+    topic = extract_topic(core) or prev.topic
+    return core, topic, own_kind
+
+
+def _english_topic(text: str) -> str:
+    """First run of capitalised words that is not the sentence-initial question word ("Xi'an High-tech Zone")."""
+    run: list[str] = []
+    for w in re.findall(r"[\w'&\-]+|[^\w\s]", text):
+        if w[:1].isupper() and not (not run and w.lower() in _EN_STOP):
+            run.append(w)
+            if w.endswith("'s"):
+                break
+        elif run:
+            break
+    return re.sub(r"'s$", "", " ".join(run)).strip()
+
+
+def _rewrite_en(q: str, prev: _Turn) -> tuple[str, str, str]:
+    own_kind = detect_kind(q, "en")
+    m = _EN_FRAGMENT.match(q)
+    if m:
+        frag = (m.group(1) or m.group(2) or "").strip()
+        if re.search(r"\b[A-Z]", frag) or han_count(frag):  # an entity: replace the topic
+            if prev.topic and prev.topic in prev.standalone:
+                return prev.standalone.replace(prev.topic, frag, 1), frag, prev.kind
+            return f"{frag}: {prev.standalone}", frag, prev.kind
+        tmpl = _KIND_TAIL_EN.get(prev.kind, _KIND_TAIL_EN["what"])
+        return tmpl.format(x=re.sub(r"^the\s+", "", frag, flags=re.I), t=prev.topic or "it"), prev.topic, prev.kind
+    if _PRONOUNS_EN.search(q) and prev.topic:
+        def sub(mm: re.Match) -> str:
+            w = mm.group(1).lower()
+            return prev.topic + "'s" if w in ("its", "their") else prev.topic
+        return _PRONOUNS_EN.sub(sub, q, count=1), prev.topic, own_kind
+    return q, _english_topic(q) or prev.topic, own_kind
+
+
+def _rewrite(q: str, prev: _Turn | None) -> _Turn:
+    language = detect_language(q)
+    if prev is None:
+        s = q if language == "en" else to_simplified(q)
+        topic = _english_topic(q) if language == "en" else extract_topic(s)
+        standalone, kind = q, detect_kind(q, language)
+    elif language == "en":
+        standalone, topic, kind = _rewrite_en(q, prev)
+    else:
+        standalone, topic, kind = _rewrite_zh(q, prev)
+    focus = "" if language == "en" else question_focus(to_simplified(standalone), kind)[1]
+    return _Turn(standalone, topic, kind, language, focus=focus)
+
+
+def _walk(question: str, history: Iterable[Any] | None) -> tuple[_Turn, bool]:
+    prev: _Turn | None = None
+    for hq, ha in _history_pairs(history):
+        try:
+            hq_n, _ = normalize(hq)
+        except InputError:
+            continue
+        prev = _rewrite(hq_n, prev)
+        prev.answer = ha
+    turn = _rewrite(question, prev)
+    return turn, prev is not None and turn.standalone != question
+
+
+def condense(question: str, history: Iterable[Any] | None) -> str:
+    """The question rewritten to stand alone, using the conversation `history` ((question, answer) pairs or
+    {"role","content"} messages). Questions that already stand alone come back unchanged (connectives like 那 dropped)."""
+    q, _ = normalize(question)
+    turn, _ = _walk(q, history)
+    return turn.standalone
+
+
+def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int = MAX_QUESTION_CHARS) -> Question:
+    """Normalise, detect language/script and type, rewrite a follow-up, and extract the content terms and focus."""
+    normalized, notes = normalize(question, max_chars)
+    turn, rewritten = _walk(normalized, history)
+    language = detect_language(normalized)
+    standalone = turn.standalone
+    if language != "en" and not rewritten:
+        standalone = normalized
+    simplified = standalone if language == "en" else to_simplified(standalone)
+    kind = turn.kind if rewritten else detect_kind(normalized, language)
+    if language == "en":
+        terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
+        clf, focus, ordinal, counted = "", "", False, ""
+    else:
+        terms = content_terms(simplified)
+        clf, focus, ordinal = question_focus(simplified, kind)
+        counted = _counted_noun(simplified) if kind == "number" else ""
+    if rewritten:
+        notes.append(f"Follow-up rewritten as: {standalone}")
+    return Question(original=question if isinstance(question, str) else str(question), normalized=normalized,
+                    standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
+                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, rewritten=rewritten, notes=notes)

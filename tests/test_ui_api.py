@@ -1,0 +1,81 @@
+"""The chat's API endpoint `/ask` through `gradio_client`: the same answers and citations as the Python API."""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from rag.settings import Settings
+
+QUESTION = "西宁对接会签了多少个项目？"
+COMPARED = ("text", "question", "standalone_question", "found", "mode", "language", "kind", "citations", "related")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """One Assistant over a fresh default-corpus index, served in this process on a free loopback port."""
+    from gradio_client import Client
+
+    from rag.assistant import Assistant
+    from ui.app import build_app, start
+
+    settings = Settings.from_env(index_root=tmp_path_factory.mktemp("ui_api"), index_name="index")
+    assistant = Assistant.default(settings)
+    app = build_app(assistant, settings)
+    url = start(app, settings, host="127.0.0.1", port=_free_port(), block=False)
+    try:
+        yield assistant, Client(url, verbose=False)
+    finally:
+        app.close()
+
+
+def _same(got: dict, want: dict) -> None:
+    for key in COMPARED:
+        assert got[key] == want[key], key
+    assert got["confidence"] == pytest.approx(want["confidence"])
+
+
+def test_client_answer_equals_python_api(served) -> None:
+    assistant, client = served
+    got = client.predict(QUESTION, "[]", api_name="/ask")
+    want = assistant.ask(QUESTION).to_dict()
+    _same(got, want)
+    assert got["found"] and "59" in got["text"]
+    assert any("西宁" in c["title"] and any("59" in s for s in c["sentences"]) for c in got["citations"])
+
+
+def test_client_follow_up_with_history(served) -> None:
+    assistant, client = served
+    first = client.predict(QUESTION, "[]", api_name="/ask")
+    history = [[QUESTION, first["text"]]]
+    got = client.predict("那南阳站呢？", json.dumps(history, ensure_ascii=False), api_name="/ask")
+    want = assistant.ask("那南阳站呢？", history=[(QUESTION, first["text"])]).to_dict()
+    _same(got, want)
+    assert "8" in got["text"] and got["standalone_question"] != "那南阳站呢？"
+
+
+def test_client_gets_clear_errors(served) -> None:
+    from gradio_client.exceptions import AppError
+
+    _, client = served
+    with pytest.raises(AppError, match="history_json"):
+        client.predict(QUESTION, "{not json", api_name="/ask")
+    with pytest.raises(AppError) as err:
+        client.predict("   ", "[]", api_name="/ask")
+    assert str(err.value).strip()  # the library's message reaches the client
+
+
+def test_api_lists_only_the_ask_endpoint(served) -> None:
+    _, client = served
+    info = client.view_api(print_info=False, return_format="dict")
+    assert list(info["named_endpoints"]) == ["/ask"]
+    params = [p["parameter_name"] for p in info["named_endpoints"]["/ask"]["parameters"]]
+    assert params == ["question", "history_json"]
