@@ -29,7 +29,7 @@ def _language(q: str) -> str:
 
 
 def _bigram_passages(question: str, k: int = 3) -> list[Citation]:
-    """Baseline passages without the retrieval stack: paragraphs sharing the most character bigrams with the question."""
+    """Baseline passages without the retrieval stack: paragraphs sharing most character bigrams with the question."""
     q = to_simplified(question)
     grams = {q[i:i + 2] for i in range(len(q) - 1)}
     paras = []

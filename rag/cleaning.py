@@ -23,10 +23,11 @@ The steps are general mechanisms, not lists of strings from particular articles:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
+
+import numpy as np
 
 from rag.script import fold_width, to_simplified
 
@@ -54,8 +55,14 @@ def _word_freq() -> dict[str, int]:
     return jieba.dt.FREQ
 
 
+@lru_cache(maxsize=None)
+def _simplified_char(ch: str) -> str:
+    return to_simplified(ch)
+
+
 def _freq(word: str) -> int:
-    return _word_freq().get(to_simplified(word)) or 0
+    """Dictionary frequency of `word` (traditional characters looked up one by one in simplified form)."""
+    return _word_freq().get("".join(map(_simplified_char, word))) or 0
 
 
 # ---------------------------------------------------------------- encoding
@@ -489,16 +496,38 @@ def _wordy(ch: str) -> bool:
     return bool(ch) and bool(_WORDY.match(ch))
 
 
+def _positions(text: str, sub: str) -> list[int]:
+    """Start offsets of the non-overlapping occurrences of `sub` in `text`."""
+    out, i = [], text.find(sub)
+    while i >= 0:
+        out.append(i)
+        i = text.find(sub, i + len(sub))
+    return out
+
+
+def _repeated_trigrams(text: str) -> list[str]:
+    """Trigrams that occur at least 3 times (numpy: sort the packed code points; no per-character Python loop)."""
+    if len(text) < 9:
+        return []
+    a = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    tri = (a[:-2] << 42) | (a[1:-1] << 21) | a[2:]
+    s = np.sort(tri)
+    rep = np.unique(s[:-2][s[:-2] == s[2:]])
+    m = (1 << 21) - 1
+    return [chr(v >> 42) + chr((v >> 21) & m) + chr(v & m) for v in rep.tolist()]
+
+
 def spam_candidates(text: str, max_len: int = 12) -> set[str]:
-    """Maximal repeated strings (>= 3 chars, >= 3 times) made of Han/Latin/digit characters."""
-    counts = Counter(text[i:i + 3] for i in range(len(text) - 2))
+    """Maximal repeated strings (>= 3 chars, >= 3 times) of Han/Latin/digit characters whose bigrams occur only
+    inside them (the necessary condition for a spam token; cheap enough to run on every article)."""
     out: set[str] = set()
-    for gram, c in counts.items():
-        if c < 3 or not _TRIGRAM_OK.match(gram):
+    for gram in _repeated_trigrams(text):
+        if not _TRIGRAM_OK.match(gram):
             continue
-        pos = [m.start() for m in re.finditer(re.escape(gram), text)]
-        if len(pos) < 3:
+        c = text.count(gram)
+        if c < 3 or text.count(gram[:2]) != c or text.count(gram[1:]) != c:
             continue
+        pos = _positions(text, gram)
         a, b = 0, 3  # extend right, then left, while every occurrence agrees
         while b < max_len:
             nxt = {text[p + b] if p + b < len(text) else "" for p in pos}
@@ -518,27 +547,51 @@ def spam_candidates(text: str, max_len: int = 12) -> set[str]:
 _UNIT = "年月日时时分秒号號元角万萬亿億千百十余餘多个個件次人台家所项項份米吨噸斤克升度岁歲名位只条條张張辆輛座户戶套股倍期届屆场場处處篇部本页頁批周週季"
 _NUMBER_UNIT = re.compile(f"^[0-9.%]*[{_UNIT}]*$|^[0-9.]+[{_UNIT}]+|[0-9.]+[{_UNIT}]+$")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
-_WORD_MIN = 20  # jieba frequency for a word that spans a junction to count as evidence
+_WORD_MIN = {2: 200, 3: 20, 4: 20}  # jieba frequency for a word spanning a junction to count (2-char words by chance)
 
 
 def _junction_word(left: str, right: str) -> bool:
     """A common dictionary word (2-4 chars) spans the junction of `left` and `right` once they are joined."""
     for i in range(1, min(3, len(left)) + 1):
         for j in range(1, min(3, len(right)) + 1):
-            if 2 <= i + j <= 4 and _freq(left[-i:] + right[:j]) >= _WORD_MIN:
+            if 2 <= i + j <= 4 and _freq(left[-i:] + right[:j]) >= _WORD_MIN[i + j]:
                 return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _word_tags() -> dict[str, str]:
+    """jieba's part-of-speech tag per dictionary word."""
+    import jieba.posseg
+
+    _word_freq()
+    return jieba.posseg.dt.word_tag_tab
+
+
+_NOUNISH = ("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "ng", "vn", "j")
+
+
+def _noun_before(text: str, i: int) -> bool:
+    """The longest dictionary word ending at position i is a noun (a phrase that is already complete)."""
+    tags = _word_tags()
+    for k in range(min(4, i), 0, -1):
+        w = text[i - k:i]
+        if _freq(w) > 0:
+            return tags.get("".join(map(_simplified_char, w)), "") in _NOUNISH
     return False
 
 
 def is_spam_token(text: str, token: str) -> bool:
     """True when `token` recurs where it breaks the text apart.
 
-    Requires: >= 3 occurrences; at least two Han characters; not a dictionary word, a number with its unit, or a cut
-    from a longer run of letters/digits; its bigrams occur nowhere else in the article (it has nothing to do with the
-    text around it); and its occurrences sit where the text reads on without it: removing it joins two characters into
-    a common dictionary word ("joins", e.g. 转<token>化), or it is wedged between a word and punctuation ("clause
-    ends", e.g. 负责人<token>、). A token mixing letters/digits with Han needs half its occurrences to be evidence;
-    a pure-Han token (a name is also a Han string at clause ends) needs at least three joins.
+    A candidate must occur >= 3 times, hold >= 2 Han characters, not be a dictionary word or a cut from a longer
+    number/Latin word, have bigrams that occur nowhere else in the article (it is unrelated to the text around it) and
+    sit in a different context each time (injected at random, not a repeated phrase). Each occurrence then counts as
+    evidence when the text reads on without it: removing it joins two characters into a common dictionary word
+    (转<token>化), or -- for a token mixing digits/Latin with Han -- it is glued after a complete noun right before
+    punctuation (负责人<token>、); it counts against when a word runs across its edge (问|题被移送...). Mixed tokens
+    need half their occurrences as evidence (at most a third against); pure-Han tokens, which could be names or
+    phrases, need 60% (and >= 3) occurrences that split a phrase.
     """
     n = text.count(token)
     if n < 3 or len(_HAN_RE.findall(token)) < 2 or _NUMBER_UNIT.search(token):
@@ -546,28 +599,31 @@ def is_spam_token(text: str, token: str) -> bool:
     for i in range(len(token) - 1):  # isolation: every bigram of the token only ever occurs inside the token
         if text.count(token[i:i + 2]) != n * token.count(token[i:i + 2]):
             return False
+    occ = [(p, p + len(token)) for p in _positions(text, token)]
+    if len({text[max(0, a - 2):a] for a, _ in occ}) < 0.8 * n or len({text[b:b + 2] for _, b in occ}) < 0.8 * n:
+        return False  # the same phrase repeated, not an injection
     if _freq(token) > 0:
         return False
-    joins = clause_ends = against = 0
-    for m in re.finditer(re.escape(token), text):
-        a = text[m.start() - 1] if m.start() else "\n"
-        b = text[m.end()] if m.end() < len(text) else "\n"
+    mixed = bool(_MIXED.search(token))
+    evidence = joins = against = 0
+    for start, end in occ:
+        a = text[start - 1] if start else "\n"
+        b = text[end] if end < len(text) else "\n"
         if (_ALNUM.match(a) and _ALNUM.match(token[0])) or (_ALNUM.match(b) and _ALNUM.match(token[-1])) \
                 or (token[-1].isdigit() and b in ".．%％") or (token[0].isdigit() and a in ".．"):
             return False  # part of a longer number or Latin word
-        left, right = text[max(0, m.start() - 3):m.start()], text[m.end():m.end() + 3]
+        left, right = text[max(0, start - 3):start], text[end:end + 3]
         if _junction_word(left, token[:3]) or _junction_word(token[-3:], right):
-            against += 1  # the token is attached to its context by a word across its edge (问|题被移送...)
-        elif _wordy(a) and b in SENT_PUNCT:
-            clause_ends += 1
+            against += 1  # a word runs across the token's edge: it belongs to its context
+        elif _wordy(a) and _wordy(b) and _junction_word(left, right):
+            joins += 1  # the text reads on without it
+        elif mixed and _wordy(a) and b in SENT_PUNCT and _noun_before(text, start):
+            evidence += 1  # glued after a complete noun, right before punctuation
         elif _wordy(a) and _wordy(b):
-            if _junction_word(left, right):
-                joins += 1
-            else:
-                against += 1
-    if _MIXED.search(token):
-        return joins + clause_ends >= max(2, 0.5 * n) and against <= n / 3
-    return joins >= 3 and joins + clause_ends >= 0.6 * n and against <= n / 4
+            against += 1
+    if mixed:
+        return joins + evidence >= max(2, 0.5 * n) and against <= n / 3
+    return joins >= max(3, 0.6 * n) and against <= n / 4  # pure Han: only split phrases are convincing
 
 
 def remove_spam_tokens(text: str, fields: dict) -> tuple[str, int]:

@@ -31,7 +31,31 @@ def _print_json(obj) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    raise UserError("rag ingest is not built yet")
+    import importlib.util
+
+    from rag.ingest import default_corpus, format_report, iter_ingest, summarize
+
+    settings = _settings(args)
+    paths = args.paths or [str(p) for p in default_corpus()]
+    note = None
+    reports = None
+    if not args.no_index:
+        store = importlib.util.find_spec("rag.store") and importlib.import_module("rag.store")
+        if store and hasattr(store, "ingest_into_index"):
+            # rag.store.ingest_into_index(paths, settings, progress, limit) -> list[IngestReport]
+            reports = store.ingest_into_index(paths, settings, progress=True, limit=args.limit)
+        else:
+            note = "indexing is not available yet (rag.store missing): ran --no-index (load, clean, chunk only)"
+    if reports is None:
+        reports = [r for _, _, r in iter_ingest(paths, settings, progress=True, limit=args.limit)]
+    if args.json:
+        _print_json({"summary": summarize(reports), "reports": [r.to_dict() for r in reports],
+                     **({"note": note} if note else {})})
+    else:
+        print(format_report(reports))
+    if note:
+        print(f"rag: note: {note}", file=sys.stderr)
+    return 0 if any(r.ok for r in reports) else 1
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -321,6 +321,20 @@ class CachedEmbedder:
         return self._encode("query", list(texts), self.inner.encode_queries)
 
 
+class NoVectors:
+    """Stands in for an embedder when only lexical retrieval is measured: the index gets zero vectors (never searched),
+    so a large lexical-only corpus costs no embedding time. Asking it to embed a query is a bug."""
+
+    model_id = "none (lexical-only evaluation)"
+    dim = 1
+
+    def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return np.zeros((len(texts), 1), dtype=np.float32)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        raise RagError("NoVectors cannot embed queries: dense and hybrid modes need a real embedder")
+
+
 # ---------------------------------------------------------------- retrieval evaluation
 
 
@@ -370,10 +384,12 @@ def squad_corpus(rset: RetrievalSet) -> tuple[list[Document], list[Chunk], dict[
     for p in rset.passages:
         doc_id = hashlib.sha1(f"{rset.name}:{p.pid}".encode()).hexdigest()[:16]
         simplified = to_simplified(p.text)
-        docs.append(Document(doc_id=doc_id, title=p.title, text=p.text, text_simplified=simplified, date=None,
+        # no title: the retrieval unit is the paragraph alone, as in the published baselines (a shared article title
+        # would tell the retriever which article, not which paragraph)
+        docs.append(Document(doc_id=doc_id, title="", text=p.text, text_simplified=simplified, date=None,
                              source=rset.name, path=f"{rset.name}#{p.pid}", script=detect_script(p.text)))
         chunks.append(Chunk(chunk_id=f"{doc_id}:0", doc_id=doc_id, text=p.text, text_simplified=simplified, start=0,
-                            end=len(p.text), title=p.title, source=rset.name))
+                            end=len(p.text), title="", source=rset.name))
         doc_to_pid[doc_id] = p.pid
     return docs, chunks, doc_to_pid
 
@@ -458,8 +474,8 @@ def evaluate_retrieval(dataset: str | Path, settings: Settings | None = None, *,
 
     `dataset`: a SQuAD-format .json(.gz) (corpus = its pooled paragraphs) or a dev_qa.jsonl (corpus = the bundled articles plus
     the first `distractors` articles of the shared news file). The index is built once, in a temporary folder, from
-    disk-cached embeddings. `embedder` defaults to `rag.embedding.get_embedder(settings)`; modes that do not need it are fine
-    without it only when `modes == ("lexical",)` and the index accepts `None`.
+    disk-cached embeddings. `embedder` defaults to `rag.embedding.get_embedder(settings)`, except when only lexical mode is
+    measured: then nothing is embedded at all.
     """
     settings = settings or Settings.from_env()
     path = Path(dataset)
@@ -495,8 +511,10 @@ def evaluate_retrieval(dataset: str | Path, settings: Settings | None = None, *,
 
         embedder = get_embedder(settings)
     cached = CachedEmbedder(embedder, Path(settings.cache_dir) / "eval", name, settings) if embedder is not None else None
+    if cached is None:
+        notes.append("lexical only: no passage was embedded")
     with tempfile.TemporaryDirectory(prefix=f"rag-eval-{_slug(name)}-") as tmp:
-        index = _build_index(docs, chunks, cached, settings, Path(tmp) / "index", progress)
+        index = _build_index(docs, chunks, cached or NoVectors(), settings, Path(tmp) / "index", progress)
         if cached is not None:
             cached.save()
         rows, misses = run_retrieval(index, cached, settings, cases, gold_of, modes=modes, variants=variants,

