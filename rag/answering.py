@@ -28,8 +28,9 @@ from rag.question import Question, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import han_count, to_simplified, to_traditional
 
-DEFAULT_NOT_FOUND_THRESHOLD = 0.5  # used when Settings.not_found_threshold is 0 (unset)
-SENT_TERM_THRESHOLD = 0.3  # share of the title-uncovered question terms the answer sentence itself must contain
+DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
+SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
+EN_SENT_TERM_THRESHOLD = 0.25  # the same for English questions, whose words reach Chinese only through dictionary glosses
 DENSE_SENTENCES = 8  # sentences per question that get a dense score (the rest keep their lexical score)
 CANDIDATE_SENTENCES = 8  # best sentences searched for a typed answer span
 MAX_ANSWER_CHARS = 160
@@ -553,7 +554,7 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
         else:
             spec = 0.2
         lo, hi = _clause_bounds(s.simp, a, b)
-        local = 2 * spec + 0.2 * _local_terms(q, s.simp[lo:hi])  # a date usually dates its whole sentence
+        local = 2 * spec + 0.5 * _local_terms(q, s.simp[lo:hi])  # a date usually dates its whole sentence
         out.append(Span(s, d.strip(), a, b, local, _clause_answer(s.simp, a, b, min_chars=12)))
     return out
 
@@ -663,7 +664,7 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
     if q.language == "en":
         dense_norm = max(0.0, min(1.0, (best.sentence.dense - 0.75) / 0.15))
         support = 0.4 * name_cov + 0.4 * sent_cov + 0.2 * dense_norm
-        ok = name_cov >= 0.99 and (sent_cov >= SENT_TERM_THRESHOLD or best.sentence.dense >= 0.85)
+        ok = name_cov >= 0.99 and (sent_cov >= EN_SENT_TERM_THRESHOLD or best.sentence.dense >= 0.85)
         reason = "" if ok else f"names covered {name_cov:.2f}, content words covered {sent_cov:.2f}"
     else:
         support = 0.5 * sent_cov + 0.5 * pass_cov

@@ -14,7 +14,7 @@ from rag.script import to_simplified
 _CLOSERS = "”’」』）)】》〕］]\"'"
 # one sentence end: terminator run (or ellipsis, or an English full stop before whitespace) + closers, or a line break
 _END = re.compile(
-    r"(?:[。！？；!?;]+|…+|\.{3,}|(?<=[A-Za-z]{2})\.(?=\s))[" + re.escape(_CLOSERS) + r"]*|\n"
+    r"(?:[。！？；!?;]+|…+|\.{3,}|(?<=[A-Za-z0-9%)])\.(?=\s))[" + re.escape(_CLOSERS) + r"]*|\n"
 )
 # places inside an over-long sentence where a cut reads naturally (after a comma-like mark)
 _SOFT = re.compile(r"[，,、：:—]+[" + re.escape(_CLOSERS) + r"]*")

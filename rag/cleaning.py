@@ -267,10 +267,10 @@ _KEYS = {
 }
 _KEY_OF = {k: name for name, alts in _KEYS.items() for k in alts.split("|")}
 _KEY_ALT = "|".join(sorted(_KEY_OF, key=len, reverse=True))
-_FIELD_LINE = re.compile(f"^[【\\[]?({_KEY_ALT})\\s*[:：]\\s*(.{{0,120}}?)[】\\]]?$")
+_KEY_AT = re.compile(f"({_KEY_ALT})\\s*[:：]")
+_FIELD_START = re.compile(f"^[【\\[]?(?:{_KEY_ALT})\\s*[:：]")
 DATE_RX = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*[日号號]?")
 _TIME_RX = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
-_INLINE_FIELD = re.compile(f"({_KEY_ALT})\\s*[:：]\\s*([^\\s【】\\[\\]|，,]{{1,40}})")
 _BULLET_ONLY = re.compile(r"^[-–—*•·|_=~>#]+$")
 _BODY_PREFIX = re.compile(
     r"^[\s，,]*(?:(?:19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}[日号]?\s*(?:\d{1,2}:\d{2}(?::\d{2})?)?)?[\s，,]*正文(?:内容|內容)?\s*[:：]\s*"
@@ -287,21 +287,38 @@ def _note(fields: dict, key: str, value: str) -> None:
         fields[key] = value
 
 
-def _dateline(line: str, fields: dict) -> bool:
-    """A short line made of a date/time plus header fields and widgets (`2024/11/2 22:31:36 來源:財新網 【打印】`)."""
-    m = DATE_RX.search(line)
-    if not m or m.start() > 12:
-        return False
-    rest = _TIME_RX.sub("", line[:m.start()] + line[m.end():])
-    pairs = _INLINE_FIELD.findall(rest)
-    rest = _INLINE_FIELD.sub("", rest)
-    rest = re.sub(r"[【\[][^】\]]{0,12}[】\]]", "", rest)
-    rest = re.sub(_WIDGET_WORDS, "", rest)
-    if len(re.sub(r"[\s:：|/·,，\-]", "", rest)) > 12:
-        return False
-    _note(fields, "date", m.group(0))
+def _fields_in(line: str) -> list[tuple[str, str]]:
+    """(field, value) pairs of a header line; each value runs to the next key (widgets such as 【打印】 dropped)."""
+    found = list(_KEY_AT.finditer(line))
+    pairs = []
+    for i, m in enumerate(found):
+        end = found[i + 1].start() if i + 1 < len(found) else len(line)
+        value = _WIDGET_BRACKET.sub("", line[m.end():end])
+        pairs.append((_KEY_OF[m.group(1)], value.strip()))
+    return pairs
+
+
+def _header_line(s: str, fields: dict) -> bool:
+    """A `key: value` line (标题:/发布日期:/来源:/浏览次数:/正文内容:), or a dateline (`2024/11/2 22:31:36 來源:財新網
+    【打印】`): a date near the start and nothing but fields, a time and widgets after it. Found fields are noted."""
+    pairs = _fields_in(s)
+    if _FIELD_START.match(s) and len(s) <= 100:
+        if pairs[0][0] == "body" and len(pairs) == 1 and len(pairs[0][1]) > 30:
+            return False  # `正文：` followed by the article itself: a prefix, handled by the caller
+        if pairs[0][0] == "date" and not DATE_RX.search(s):
+            return False  # 时间：下午三点 ... is content
+    else:
+        m = DATE_RX.search(s)
+        if not m or m.start() > 12:
+            return False
+        rest = _KEY_AT.split(_TIME_RX.sub("", s[:m.start()] + s[m.end():]))[0]
+        rest = re.sub(_WIDGET_WORDS, "", re.sub(r"[【\[][^】\]]{0,12}[】\]]", "", rest))
+        if len(re.sub(r"[\s:：|/·,，\-]", "", rest)) > 12 or any(len(v) > 40 for _, v in pairs):
+            return False
+        _note(fields, "date", m.group(0))
     for key, value in pairs:
-        _note(fields, _KEY_OF[key], value)
+        if key != "body":
+            _note(fields, key, value)
     return True
 
 
@@ -318,37 +335,24 @@ def strip_header(text: str, fields: dict) -> tuple[str, int]:
         if not s:
             kept.append(line)
             continue
-        m = _FIELD_LINE.match(s)
-        if m and not (m.group(1) in ("时间", "時間", "日期") and not DATE_RX.search(m.group(2))):
-            key = _KEY_OF[m.group(1)]
-            if key != "body" and m.group(2):
-                if key == "date" and m.group(2):
-                    _note(fields, "date", m.group(2))
-                else:
-                    _note(fields, key, m.group(2))
-            removed += len(line) + 1
-            continue
-        if _BULLET_ONLY.match(s) or _dateline(s, fields):
+        if _BULLET_ONLY.match(s) or _header_line(s, fields):
             removed += len(line) + 1
             continue
         # a body line: strip an inline `date ，正文：` / `【来源：…】` prefix, then stop
         prefix_len = 0
-        while True:
-            pm = _BODY_PREFIX.match(s, prefix_len) if prefix_len == 0 else None
-            sm = _SOURCE_BRACKET.match(s[prefix_len:])
-            if pm and pm.end() > 0:
-                dm = DATE_RX.search(pm.group(0))
-                if dm:
-                    _note(fields, "date", dm.group(0))
-                prefix_len = pm.end()
-            elif sm:
-                _note(fields, "source", sm.group(1))
-                prefix_len += sm.end()
-            else:
-                break
+        pm = _BODY_PREFIX.match(s)
+        if pm and pm.end() > 0:
+            dm = DATE_RX.search(pm.group(0))
+            if dm:
+                _note(fields, "date", dm.group(0))
+            prefix_len = pm.end()
+        sm = _SOURCE_BRACKET.match(s, prefix_len)
+        if sm:
+            _note(fields, "source", sm.group(1))
+            prefix_len = sm.end()
         if prefix_len:
             removed += prefix_len
-            line = s[prefix_len:]
+            line = s = s[prefix_len:]
         kept.append(line)
         if len(s) > 64 or (s[-1:] in "。；;，," and len(s) > 20):
             break  # the first real paragraph: the header is over
@@ -430,7 +434,8 @@ _NAV_WORDS = re.compile(
     r"热点|熱點|资讯|資訊|排行|24小时|24小時|推荐|推薦|相关|相關|阅读|閱讀|上一篇|下一篇|返回|更多|热门|熱門|精彩|专题|專題|"
     r"首页|首頁|点击|點擊|责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對"
 )
-_ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?(.*?)》?\s*$")
+_ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?(.{1,80}?)》?\s*$")
+_ORIGINAL_TITLE_LINE = re.compile(r"^(?:原标题|原標題)\s*[:：](?:.{0,80}$\n?)?", re.M)  # a long line: only the label
 
 
 def _boilerplate_kind(s: str, fields: dict) -> str | None:
@@ -481,7 +486,7 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
         cut = line_start + a
     # an `原标题:` line anywhere is a duplicate title
     head = text[:cut]
-    head, k = _count_sub(re.compile(r"^(?:原标题|原標題)\s*[:：].*\n?", re.M), head)
+    head, k = _count_sub(_ORIGINAL_TITLE_LINE, head)
     return head.rstrip(), len(text) - cut + k
 
 
@@ -547,15 +552,22 @@ def spam_candidates(text: str, max_len: int = 12) -> set[str]:
 _UNIT = "年月日时时分秒号號元角万萬亿億千百十余餘多个個件次人台家所项項份米吨噸斤克升度岁歲名位只条條张張辆輛座户戶套股倍期届屆场場处處篇部本页頁批周週季"
 _NUMBER_UNIT = re.compile(f"^[0-9.%]*[{_UNIT}]*$|^[0-9.]+[{_UNIT}]+|[0-9.]+[{_UNIT}]+$")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
-_WORD_MIN = {2: 200, 3: 20, 4: 20}  # jieba frequency for a word spanning a junction to count (2-char words by chance)
+_WORD_MIN = 20  # jieba frequency for a word re-formed across a junction to count as evidence
 
 
-def _junction_word(left: str, right: str) -> bool:
-    """A common dictionary word (2-4 chars) spans the junction of `left` and `right` once they are joined."""
-    for i in range(1, min(3, len(left)) + 1):
-        for j in range(1, min(3, len(right)) + 1):
-            if 2 <= i + j <= 4 and _freq(left[-i:] + right[:j]) >= _WORD_MIN[i + j]:
-                return True
+def _rejoins(left: str, right: str) -> bool:
+    """Joining `left` and `right` lets a common dictionary word form across the junction (jieba segmentation):
+    转|化 -> 转化 crosses it; 促进|发展 -> 促进/发展 does not."""
+    import jieba
+
+    _word_freq()
+    pos = 0
+    for w in jieba.dt.cut(left + right, HMM=False):
+        if pos < len(left) < pos + len(w):
+            return len(w) >= 2 and _freq(w) >= _WORD_MIN
+        pos += len(w)
+        if pos >= len(left):
+            break
     return False
 
 
@@ -568,7 +580,7 @@ def _word_tags() -> dict[str, str]:
     return jieba.posseg.dt.word_tag_tab
 
 
-_NOUNISH = ("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "ng", "vn", "j")
+_NOUNISH = ("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "ng", "vn", "an", "j")
 
 
 def _noun_before(text: str, i: int) -> bool:
@@ -613,17 +625,15 @@ def is_spam_token(text: str, token: str) -> bool:
                 or (token[-1].isdigit() and b in ".．%％") or (token[0].isdigit() and a in ".．"):
             return False  # part of a longer number or Latin word
         left, right = text[max(0, start - 3):start], text[end:end + 3]
-        if _junction_word(left, token[:3]) or _junction_word(token[-3:], right):
+        if _rejoins(left, token[:3]) or _rejoins(token[-3:], right):
             against += 1  # a word runs across the token's edge: it belongs to its context
-        elif _wordy(a) and _wordy(b) and _junction_word(left, right):
+        elif _wordy(a) and _wordy(b) and _rejoins(left, right):
             joins += 1  # the text reads on without it
         elif mixed and _wordy(a) and b in SENT_PUNCT and _noun_before(text, start):
             evidence += 1  # glued after a complete noun, right before punctuation
-        elif _wordy(a) and _wordy(b):
-            against += 1
     if mixed:
         return joins + evidence >= max(2, 0.5 * n) and against <= n / 3
-    return joins >= max(3, 0.6 * n) and against <= n / 4  # pure Han: only split phrases are convincing
+    return joins >= max(3, 0.4 * n) and against <= n / 4  # pure Han: only split words are convincing
 
 
 def remove_spam_tokens(text: str, fields: dict) -> tuple[str, int]:

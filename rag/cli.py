@@ -172,12 +172,68 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_assistant(args: argparse.Namespace):
+    """The Assistant for --index (must exist), or the default index (built from the bundled corpus on first use)."""
+    from rag.assistant import Assistant
+
+    settings = _settings(args)
+    if getattr(args, "index", None):
+        return Assistant.open(settings=settings)
+    return Assistant.default(settings)
+
+
+def _print_answer(ans, show_standalone: bool = False) -> None:
+    """Answer text, then numbered citations (title, date, supporting sentence) or the related passages."""
+    if show_standalone and ans.standalone_question != ans.question:
+        print(f"(understood as: {ans.standalone_question})")
+    print(ans.text)
+    shown = ans.citations if ans.found else ans.related
+    if shown:
+        print("\nSources:" if ans.found else "\nRelated passages (not an answer):")
+    for c in shown:
+        head = " · ".join(x for x in (c.title, c.date, c.source) if x)
+        print(f"  [{c.number}] {head}")
+        for sent in (c.sentences or [c.passage[:120]]):
+            print(f"      “{' '.join(sent.split())}”")
+    for note in ans.notes:
+        print(f"  note: {note}")
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
-    raise UserError("rag ask is not built yet")
+    bot = _open_assistant(args)
+    ans = bot.ask(args.question, mode=getattr(args, "answer_mode", None), top_k=getattr(args, "top_k", None))
+    if args.json:
+        _print_json(ans.to_dict())
+    else:
+        _print_answer(ans)
+    return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    raise UserError("rag chat is not built yet")
+    bot = _open_assistant(args)
+    history: list[tuple[str, str]] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the articles (follow-up questions work; 'exit' or Ctrl-D to quit).")
+    while True:
+        try:
+            line = input("? " if interactive else "")
+        except EOFError:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question.lower() in ("exit", "quit", "/exit", "/quit", "退出"):
+            break
+        try:
+            ans = bot.ask(question, history=history, mode=getattr(args, "answer_mode", None))
+        except RagError as e:  # a bad question must not end the conversation
+            print(f"rag: {e}")
+            continue
+        _print_answer(ans, show_standalone=True)
+        print()
+        history.append((question, ans.text))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

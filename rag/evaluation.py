@@ -314,6 +314,26 @@ class CachedEmbedder:
         vecs = self._all()
         return vecs[[self._rows[k] for k in keys]] if keys else np.zeros((0, self.inner.dim), dtype=np.float32)
 
+    def lookup(self, texts: list[str], kind: str = "passage") -> tuple[np.ndarray, np.ndarray]:
+        """Cached vectors of `texts` without computing any: (vectors with zero rows where missing, bool mask of found)."""
+        rows = [self._rows.get(_key(kind, t), -1) for t in texts]
+        found = np.array([r >= 0 for r in rows], dtype=bool)
+        out = np.zeros((len(texts), self.inner.dim), dtype=np.float32)
+        if found.any():
+            out[found] = self._all()[[r for r in rows if r >= 0]]
+        return out, found
+
+    @classmethod
+    def all_for(cls, embedder: Any, settings: Settings) -> list["CachedEmbedder"]:
+        """Every evaluation cache on disk made with this embedder (any dataset), for reuse by benchmarks."""
+        probe = cls(embedder, Path(settings.cache_dir) / "eval", "probe", settings)
+        suffix = probe.path.name.removeprefix("probe")
+        out = []
+        for p in sorted(probe.path.parent.glob(f"*{suffix}")):
+            if not p.name.endswith(".keys.npy"):
+                out.append(cls(embedder, p.parent, p.name.removesuffix(suffix), settings))
+        return out
+
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode("passage", list(texts), lambda ts: self.inner.encode_passages(ts, progress=progress))
 
@@ -680,13 +700,15 @@ def run_qa(assistant: Any, qa_cases: Sequence[QACase], conversations: Sequence[S
 
 
 def llm_available(settings: Settings) -> str | None:
-    """None when LLM answering can run here, else the reason it cannot."""
+    """None when LLM answering may run here (an endpoint is set, or llama-cpp-python is installed), else why not.
+    Cheap: the model itself is loaded by the Assistant on the first LLM question."""
+    if settings.llm_url:
+        return None
     try:
-        from rag.llm import get_llm
-
-        return None if get_llm(replace(settings, answer_mode="llm")) is not None else "no LLM configured or installed"
-    except (ImportError, RagError) as e:
-        return str(e) or type(e).__name__
+        import llama_cpp  # noqa: F401
+    except ImportError as e:
+        return f"llama-cpp-python is not installed ({e}) and no --llm-url endpoint was given"
+    return None
 
 
 def evaluate_qa(sets: Sequence[str | Path] | None = None, settings: Settings | None = None, *,

@@ -99,15 +99,45 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:200000] if len(data) > 200000 else data).best()
-    if best is not None:
-        enc = _CANONICAL.get(best.encoding, best.encoding)
-        try:
-            text = data.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            text = None
+    guess = _CANONICAL.get(best.encoding, best.encoding) if best is not None else None
+    # Chinese text: charset-normalizer can confuse GBK and Big5 on short input; decide by how common the characters are
+    scored = []
+    for enc in dict.fromkeys([e for e in (guess, "gb18030", "big5") if e]):
+        text = _try_decode(data, enc)
         if text is not None and _plausible(text):
+            scored.append((_commonness(text), enc == "gb18030", enc, text))
+    han = [sc for sc in scored if sc[0] is not None]
+    if han:
+        score, _, enc, text = max(han, key=lambda sc: (sc[0], sc[1]))
+        if score >= 0.5:
             return text, enc
-    raise InputError("unknown encoding: not UTF-8, UTF-16, GB18030/GBK or Big5 (is it a binary file?)")
+    elif guess and any(enc == guess for _, _, enc, _ in scored):  # no Han at all (e.g. Latin-1 text)
+        return next((text, enc) for _, _, enc, text in scored if enc == guess)
+    raise InputError("unknown encoding: not UTF-8, UTF-16 (with BOM), GB18030/GBK or Big5 (is it a binary file?)")
+
+
+def _try_decode(data: bytes, enc: str) -> str | None:
+    try:
+        return data.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _commonness(text: str) -> float | None:
+    """Share of Han characters among the 3,755 most common ones (GB2312 level 1, after OpenCC t2s); None if no Han."""
+    from rag.script import to_simplified
+
+    han = [ch for ch in to_simplified(text[:3000]) if "\u4e00" <= ch <= "\u9fff"]
+    if not han:
+        return None
+    common = 0
+    for ch in han:
+        try:
+            b = ch.encode("gb2312")
+        except UnicodeEncodeError:
+            continue
+        common += 0xB0 <= b[0] <= 0xD7
+    return common / len(han)
 
 
 def _read_bytes(path: Path, gz: bool) -> bytes:

@@ -222,7 +222,7 @@ def test_feedback_appends_a_line(page, server) -> None:
 
 
 def test_upload_with_injected_markup_is_added_and_shown_as_text(page, server, tmp_path: Path) -> None:
-    article = tmp_path / "绿洲 大会<x>.txt"
+    article = tmp_path / "绿洲 大会.txt"
     article.write_text(INJECTED, encoding="utf-8")
     page.get_by_text("上传文章 / Upload articles").click()
     page.set_input_files("#rag-files input[type=file]", str(article))
@@ -230,7 +230,7 @@ def test_upload_with_injected_markup_is_added_and_shown_as_text(page, server, tm
     page.click("#rag-upload")
     report = page.locator("#rag-report table")
     report.wait_for(timeout=ANSWER_MS)
-    assert "added" in report.inner_text() and "绿洲 大会<x>.txt" in report.inner_text()
+    assert "added" in report.inner_text() and "绿洲 大会.txt" in report.inner_text()
     page.get_by_text("索引 / Index").click()
     assert page.locator("#rag-index .rag-ndocs").inner_text() == "6"
     assert "绿洲市首届技术转移大会召开" in page.locator("#rag-index").inner_text()

@@ -426,7 +426,8 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
     modes = [("抽取式 / Extractive", "extractive")] + ([("大模型 / LLM", "llm")] if has_llm else [])
     default_mode = settings.answer_mode if settings.answer_mode in dict((v, k) for k, v in modes) else "extractive"
 
-    with gr.Blocks(title="科技成果转化问答 / Tech-transfer Q&A", analytics_enabled=False) as app:
+    with gr.Blocks(title="科技成果转化问答 / Tech-transfer Q&A", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as app:  # Gradio's own copies of uploads do not linger
         turns = gr.State([])
         gr.HTML(
             '<div class="rag-header"><h1>科技成果转化问答 / Tech-transfer Q&amp;A</h1>'
