@@ -296,9 +296,10 @@ def _en_match(q: Question, text: str, names: Sequence[str]) -> float:
 
 
 def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence], embedder: Any | None,
-                    qvec: np.ndarray | None = None) -> None:
-    """Fill lex/ctx/dense/score of every sentence (in place). Dense similarity is computed for the best sentences of an
-    English question (where word matching is weak), and for Chinese only to break near-ties between the top two."""
+                    qvec: np.ndarray | None = None, dense_ties: bool = False) -> None:
+    """Fill lex/ctx/dense/score of every sentence (in place). Sentence-level dense similarity is computed for the best
+    sentences of an English question (where word matching is weak); Chinese sentences use their passage's dense score
+    (free: retrieval computed it), plus sentence vectors for near-ties only when `dense_ties` (costs ~20 ms each)."""
     en = q.language == "en"
     names = english_names(q) if en else []
     ctx_cache: dict[int, str] = {}
@@ -314,15 +315,15 @@ def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence], emb
             _, asked = _title_terms(q, h.chunk.title)
             s.lex = 0.6 * coverage(q.terms, s.simp) + 0.4 * coverage(asked or q.terms, s.simp)
             s.ctx = coverage(q.terms, ctx)
-        prior = 0.15 / (1 + s.hit)
+        prior = 0.15 / (1 + s.hit) + max(0.0, float(h.scores.get("dense", 0.0)) - 0.8)  # passage rank and meaning
         s.score = s.lex + 0.3 * s.ctx + prior
     if embedder is None or not sents:
         return
     ranked = sorted(sents, key=lambda s: -s.score)
     if en:
         top = ranked[:DENSE_SENTENCES]
-    elif len(ranked) > 1 and ranked[0].score - ranked[1].score < 0.1:
-        top = ranked[:4]
+    elif dense_ties and len(ranked) > 1 and ranked[0].score - ranked[1].score < 0.05:
+        top = ranked[:3]
     else:
         return
     if qvec is None:
@@ -472,21 +473,27 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
 
 
 def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
-    """A person name starting at `pos` (jieba name tags; 2-4 characters)."""
-    rest = simp[pos:pos + 8]
-    toks = pos_tokens(rest)
-    name = ""
-    for w, f in toks:
-        if f in _NAME_POS and han_count(w) == len(w) and len(name + w) <= 4:
-            name += w
-        elif not name and han_count(w) == len(w) and 2 <= len(w) <= 3 and f in ("n", "nr", "x", "j"):
-            name = w
+    """A person name starting at `pos` (after a role word): 3 Han characters, or 2 when the third starts a common word
+    or is a function character (柴渭主持 -> 柴渭, 葛飞等 -> 葛飞); None unless jieba agrees it can start a name."""
+    from rag.question import _jieba
+
+    run = ""
+    for ch in simp[pos:pos + 4]:
+        if han_count(ch) != 1:
             break
-        else:
-            break
-    if 2 <= len(name) <= 4:
-        return pos, pos + len(name)
-    return None
+        run += ch
+    if len(run) < 2:
+        return None
+    jieba, pseg = _jieba()
+    first = next(iter(pseg.cut(simp[pos:pos + 6])), None)
+    if first is None or not (first.flag in _NAME_POS or first.flag in ("n", "x", "j", "ns") and len(first.word) <= 3):
+        return None
+    if first.flag not in _NAME_POS and jieba.dt.FREQ.get(first.word, 0) > 500:
+        return None  # a common word (表示, 出席), not a name
+    n = 3 if len(run) >= 3 else 2
+    if n == 3 and (run[2] in "的为在是和与等及、" or jieba.dt.FREQ.get(simp[pos + 2:pos + 4], 0) > 20):
+        n = 2
+    return pos, pos + n
 
 
 def _role_phrase(simp: str, name_start: int) -> int:
@@ -555,6 +562,12 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
             spec = 0.2
         lo, hi = _clause_bounds(s.simp, a, b)
         local = 2 * spec + 0.5 * _local_terms(q, s.simp[lo:hi])  # a date usually dates its whole sentence
+        has_month = "月" in d or bool(re.search(r"\d{4}[-/.]\d", d))
+        has_year = bool(re.search(r"(19|20)\d{2}", d))
+        if re.search(r"几月|哪个月|哪月|什么日期|几月几日|几号|what (date|month)|which (date|month)", q.simplified, re.I) and not has_month:
+            local -= 0.6  # the question asks for a month/date: a bare day or year does not answer it
+        if re.search(r"哪一?年|几几年|什么年份|what year|which year|in what year", q.simplified, re.I) and not has_year:
+            local -= 0.6
         out.append(Span(s, d.strip(), a, b, local, _clause_answer(s.simp, a, b, min_chars=12)))
     return out
 

@@ -22,6 +22,7 @@ The steps are general mechanisms, not lists of strings from particular articles:
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,17 +75,19 @@ _MOJIBAKE_HINT = re.compile(
 _TONE_VOWELS = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
 _SYL = f"[a-zA-Zü{_TONE_VOWELS}]{{1,6}}[1-5]?"
 # a damaged run: `?` + up to 12 mis-paired characters, closed by `?` + the remnant of a gloss `dòng)` ...
-_SHARD_GLOSS = re.compile(f"(?<=[{HAN}])[?\ufffd]([^\\s?\ufffd()（）A-Za-z0-9]{{1,12}}?)[?\ufffd]({_SYL})\\)")
+_SHARD_GLOSS = re.compile(f"(?<=\\S)[?\ufffd]([^\\s?\ufffd()（）A-Za-z0-9]{{1,12}}?)[?\ufffd]({_SYL})\\)")
 # ... or `?` + ASCII punctuation + Han characters (a real question mark is never followed by `;` / `!` / `,`)
 _SHARD_PUNCT = re.compile(f"(?<=[{HAN}])[?\ufffd]([;!,:][{HAN}]{{1,12}}?)(?:[?\ufffd]|(?=[^{HAN}])|$)")
 _UNFOLD = str.maketrans({";": "；", "!": "！", ",": "，", ":": "：", "?": "？", ".": "．"})
-_PUNCT_PRIOR = "。，、”“；：！？）（"  # a lost punctuation mark is more likely than a rare word (GBK lead byte 0xA1/0xA3)
-_WORD_BEATS_PUNCT = 100  # a word candidate must be at least this common (jieba frequency) to beat punctuation
+# prior (in log-frequency units, like a decent dictionary word) for a lost punctuation mark: GBK/Big5 punctuation
+# (lead byte 0xA1/0xA3) is among the most frequent double-byte codes in Chinese text
+_PUNCT_PRIOR = {"。": 7.0, "，": 7.0, "、": 6.0, "“": 6.0, "”": 6.0, "；": 5.0, "：": 5.0, "！": 4.0, "？": 4.0,
+                "（": 4.0, "）": 4.0, "《": 4.0, "》": 4.0}
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\u200b-\u200d\u2060\ufeff]")
 
 
 def _plausible(ch: str) -> bool:
-    return _is_han(ch) or ch in CJK_PUNCT
+    return _is_han(ch) or ch in _PUNCT_PRIOR
 
 
 def _decode_pair(hi: int, lo: int, codec: str) -> str | None:
@@ -95,8 +98,21 @@ def _decode_pair(hi: int, lo: int, codec: str) -> str | None:
     return ch if len(ch) == 1 and _plausible(ch) else None
 
 
-def _best(cands: list[str], score: Callable[[str], float]) -> str | None:
-    scored = [(score(c), c) for c in cands]
+def _fit(c: str, before: str, after: str) -> float:
+    """How well character `c` fits between `before` and `after`: dictionary words it forms with its neighbours, its
+    own frequency, or the punctuation prior."""
+    if not _is_han(c):
+        return _PUNCT_PRIOR.get(c, 0.0)
+    score = 0.3 * math.log1p(_freq(c))
+    if before and _is_han(before[-1]):
+        score += math.log1p(_freq(before[-1] + c))
+    if after and _is_han(after[0]):
+        score += math.log1p(_freq(c + after[0]))
+    return score
+
+
+def _best(cands: list[str], before: str, after: str) -> str | None:
+    scored = [(_fit(c, before, after), c) for c in dict.fromkeys(cands)]
     scored = [sc for sc in scored if sc[0] > 0]
     return max(scored)[1] if scored else None
 
@@ -108,7 +124,10 @@ def _pinyin_of(ch: str) -> set[str]:
 
 
 def _rebuild(prev: str, run: str, gloss: str | None, nxt: str, codec: str) -> str | None:
-    """Re-pair the bytes of a byte-shifted run (one lead byte lost before it, one trail byte after it).
+    """Re-pair the bytes of a byte-shifted run: its first byte is the trail byte of a character whose lead byte was
+    lost (shown as `?`), and its last byte the lead byte of a character whose trail byte was lost (with the gloss that
+    followed it). Unknown bytes are chosen by context (dictionary words with the neighbours; the gloss's pinyin for the
+    last character); pairs that decode to nothing plausible are treated as two lost bytes and guessed the same way.
 
     Returns the recovered characters ('' when nothing is recoverable) or None when the run is not from `codec`.
     """
@@ -116,45 +135,43 @@ def _rebuild(prev: str, run: str, gloss: str | None, nxt: str, codec: str) -> st
         data = run.translate(_UNFOLD).encode(codec)
     except UnicodeEncodeError:
         return None
-    out: list[str] = []
-    # first character: unknown lead byte + data[0]; choose by context (a common word with `prev`, else punctuation)
-    firsts = [c for c in (_decode_pair(x, data[0], codec) for x in range(0x81, 0xFF)) if c]
-    first = _best(firsts, lambda c: _punct_prior(c) + (_freq(prev + c) if _is_han(c) else 0))
-    if first:
-        out.append(first)
     body = data[1:]
-    i = 0
-    while i + 1 < len(body):
-        ch = _decode_pair(body[i], body[i + 1], codec)
-        if ch:
-            out.append(ch)
-        else:  # bytes lost here: a punctuation mark led by body[i] and a character ending in body[i+1]
-            lead = [c for c in (_decode_pair(body[i], y, codec) for y in range(0x40, 0xFF)) if c and not _is_han(c)]
-            p = _best(lead, _punct_prior)
-            follow = _follow_char(body, i + 2, codec)
-            trail = [c for c in (_decode_pair(x, body[i + 1], codec) for x in range(0x81, 0xFF)) if c and _is_han(c)]
-            t = _best(trail, lambda c: _freq(c + follow) if follow else 0)
-            out.extend(c for c in (p, t) if c)
-        i += 2
-    if i < len(body):  # last character: known lead byte + unknown trail byte; the gloss names it
-        lasts = [c for c in (_decode_pair(body[i], y, codec) for y in range(0x40, 0xFF)) if c and _is_han(c)]
+    pairs = [_decode_pair(body[i], body[i + 1], codec) for i in range(0, len(body) - 1, 2)]
+    firsts = [c for c in (_decode_pair(x, data[0], codec) for x in range(0x81, 0xFF)) if c]
+    lasts: list[str] = []
+    if len(body) % 2:  # last character: known lead byte + lost trail byte; the gloss names it
+        lasts = [c for c in (_decode_pair(body[-1], y, codec) for y in range(0x40, 0xFF)) if c and _is_han(c)]
         if gloss:
             g = gloss.lower()
-            last = _best([c for c in lasts if g in _pinyin_of(c)], lambda c: 1 + _freq(c))
-        else:
-            last = _best(lasts, lambda c: _freq(c + nxt) + _freq((out[-1] if out else prev) + c))
+            lasts = [c for c in lasts if g in _pinyin_of(c)]
+    if not pairs and firsts and lasts:  # two unknown characters side by side: choose them together (城|市, 也|是)
+        pair = max(((f, l) for f in firsts for l in lasts),
+                   key=lambda fl: _fit(fl[0], prev, fl[1]) + _fit(fl[1], fl[0], nxt))
+        return "".join(c for c in pair if _fit(c, "", "") > 0)
+    out: list[str] = []
+    first = _best(firsts, prev, next((c for c in pairs if c), nxt))
+    if first:
+        out.append(first)
+    for k, ch in enumerate(pairs):
+        i = 2 * k
+        if ch:
+            out.append(ch)
+            continue
+        # two bytes lost here: a character led by body[i], then one ending in body[i+1]
+        following = next((c for c in pairs[k + 1:] if c), nxt)
+        before = out[-1] if out else prev
+        lead = _best([c for c in (_decode_pair(body[i], y, codec) for y in range(0x40, 0xFF)) if c], before, "")
+        if lead:
+            out.append(lead)
+        trail = _best([c for c in (_decode_pair(x, body[i + 1], codec) for x in range(0x81, 0xFF)) if c and _is_han(c)],
+                      lead or before, following)
+        if trail:
+            out.append(trail)
+    if lasts:
+        last = _best(lasts, out[-1] if out else prev, nxt)
         if last:
             out.append(last)
     return "".join(out)
-
-
-def _punct_prior(c: str) -> float:
-    i = _PUNCT_PRIOR.find(c)
-    return 0 if i < 0 else _WORD_BEATS_PUNCT * (1 - i / (2 * len(_PUNCT_PRIOR)))
-
-
-def _follow_char(data: bytes, i: int, codec: str) -> str:
-    return (_decode_pair(data[i], data[i + 1], codec) or "") if i + 1 < len(data) else ""
 
 
 def _repair_shard(text: str, m: re.Match, gloss: str | None) -> str:
@@ -275,7 +292,7 @@ _BULLET_ONLY = re.compile(r"^[-–—*•·|_=~>#]+$")
 _BODY_PREFIX = re.compile(
     r"^[\s，,]*(?:(?:19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}[日号]?\s*(?:\d{1,2}:\d{2}(?::\d{2})?)?)?[\s，,]*正文(?:内容|內容)?\s*[:：]\s*"
 )
-_SOURCE_BRACKET = re.compile(r"^[【\[]\s*(?:来源|來源)\s*[:：]\s*([^】\]]{1,40})[】\]]\s*")
+_SOURCE_BRACKET = re.compile(r"[【\[]\s*(?:来源|來源)\s*[:：]\s*([^】\]]{1,40})[】\]]\s*")
 _WIDGET_WORDS = (r"字体|字體|字号|字號|打印|关闭|關閉|收藏|分享|转发|轉發|返回|顶部|頂部|放大|缩小|縮小|默认|默認|评论|評論|"
                  r"纠错|糾錯|繁体|繁體|简体|簡體|复制链接|複製鏈接|大\s*中\s*小")
 _HEAD_LINES = 12
@@ -313,8 +330,9 @@ def _header_line(s: str, fields: dict) -> bool:
             return False
         rest = _KEY_AT.split(_TIME_RX.sub("", s[:m.start()] + s[m.end():]))[0]
         rest = re.sub(_WIDGET_WORDS, "", re.sub(r"[【\[][^】\]]{0,12}[】\]]", "", rest))
-        if len(re.sub(r"[\s:：|/·,，\-]", "", rest)) > 12 or any(len(v) > 40 for _, v in pairs):
-            return False
+        if len(re.sub(r"[\s:：|/·,，\-]", "", rest)) > 12 or any(len(v) > 40 or "。" in v for _, v in pairs) \
+                or any(k == "body" and v for k, v in pairs):
+            return False  # a long value, or `正文：` followed by the article: a body line with a prefix
         _note(fields, "date", m.group(0))
     for key, value in pairs:
         if key != "body":
@@ -432,8 +450,11 @@ _CONTACT_FIELD = re.compile(r"(?:微信|手机|手機|电话|電話|热线|熱�
 _CONTACT_WORD = re.compile(r"微信|手机|手機|电话|電話|热线|熱線|联系人|聯繫人|聯系人|客服|咨询|諮詢|加微")
 _NAV_WORDS = re.compile(
     r"热点|熱點|资讯|資訊|排行|24小时|24小時|推荐|推薦|相关|相關|阅读|閱讀|上一篇|下一篇|返回|更多|热门|熱門|精彩|专题|專題|"
-    r"首页|首頁|点击|點擊|责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對"
+    r"首页|首頁|点击|點擊|责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|新闻|新聞|视频|視頻|图集|圖集"
 )
+_NAV_STRONG = re.compile(r"返回(?:搜狐|首页|首頁|顶部|頂部|列表|网易|新浪)|查看更多|点击查看|點擊查看|阅读原文|閱讀原文|打开APP|打開APP")
+_CREDIT = re.compile(r"^[(（\[【]?(?:责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|监制|監製|签审|簽審|编审|編審|"
+                     r"初审|初審|终审|終審)\s*[:：丨|]\s*[^。！？]{0,24}[)）\]】]?$")
 _ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?(.{1,80}?)》?\s*$")
 _ORIGINAL_TITLE_LINE = re.compile(r"^(?:原标题|原標題)\s*[:：](?:.{0,80}$\n?)?", re.M)  # a long line: only the label
 
@@ -453,9 +474,14 @@ def _boilerplate_kind(s: str, fields: dict) -> str | None:
             or len(set(_CONTACT_WORD.findall(s))) >= 2:
         return "contact"
     core = s.lstrip("-–—*•·|>#· ")
-    if len(core) <= 15 and _NAV_WORDS.search(core):
+    if (len(core) <= 15 and _NAV_WORDS.search(core)) or (len(core) <= 40 and _NAV_STRONG.search(core)):
         return "nav"
+    if _CREDIT.match(core):
+        return "credit"
     return None
+
+
+_SHORT_LABEL = re.compile(r"^[-–—*•·|>#\s]*[^。！？!?；;，,]{1,8}$")
 
 
 def strip_tail(text: str, fields: dict) -> tuple[str, int]:
@@ -470,11 +496,16 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
     floor = int(len(text) * 0.4)
     cut = len(text)
     pos = len(text)
-    while pos > floor:
+    while pos > floor:  # short label lines (图片新闻, 月排行) go too when boilerplate sits above them
         start = text.rfind("\n", 0, pos) + 1
-        if start < floor or not _boilerplate_kind(text[start:pos], fields):
+        if start < floor:
             break
-        cut = start
+        line = text[start:pos]
+        kind = _boilerplate_kind(line, fields)
+        if kind and kind != "blank":
+            cut = start
+        elif not kind and not _SHORT_LABEL.match(line.strip()):
+            break
         pos = max(start - 1, 0)
     # inside the last remaining line, sentence by sentence
     line_start = text.rfind("\n", 0, cut) + 1
@@ -486,8 +517,8 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
         cut = line_start + a
     # an `原标题:` line anywhere is a duplicate title
     head = text[:cut]
-    head, k = _count_sub(_ORIGINAL_TITLE_LINE, head)
-    return head.rstrip(), len(text) - cut + k
+    head = _ORIGINAL_TITLE_LINE.sub("", head).rstrip()
+    return head, len(text) - len(head)
 
 
 # ---------------------------------------------------------------- spam tokens

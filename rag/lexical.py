@@ -56,13 +56,13 @@ def _syllables() -> frozenset[str]:
     """All toneless pinyin syllables pypinyin knows (~415), `ü` written `v` like pypinyin's NORMAL style."""
     from pypinyin.pinyin_dict import pinyin_dict
 
+    readings = {r for value in set(pinyin_dict.values()) for r in value.split(",")}  # ~1,500 tone-marked readings
     out: set[str] = set()
-    for readings in pinyin_dict.values():
-        for r in readings.split(","):
-            base = "".join(c for c in unicodedata.normalize("NFD", r) if not unicodedata.combining(c))
-            base = base.replace("u\u0308", "v").replace("ü", "v")
-            if base.isascii() and base.isalpha() and any(v in base for v in "aeiouv"):  # not m, n, ng, hm
-                out.add(base.lower())
+    for r in readings:
+        base = unicodedata.normalize("NFD", r).replace("u\u0308", "v")  # ü (with or without tone) -> v
+        base = "".join(c for c in base if not unicodedata.combining(c))
+        if base.isascii() and base.isalpha() and any(v in base for v in "aeiouv"):  # not m, n, ng, hm
+            out.add(base.lower())
     return frozenset(out)
 
 

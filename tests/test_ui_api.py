@@ -32,7 +32,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     app = build_app(assistant, settings)
     url = start(app, settings, host="127.0.0.1", port=_free_port(), block=False)
     try:
-        yield assistant, Client(url, verbose=False)
+        yield assistant, Client(url, verbose=False), app, settings
     finally:
         app.close()
 
@@ -44,7 +44,7 @@ def _same(got: dict, want: dict) -> None:
 
 
 def test_client_answer_equals_python_api(served) -> None:
-    assistant, client = served
+    assistant, client, *_ = served
     got = client.predict(QUESTION, "[]", api_name="/ask")
     want = assistant.ask(QUESTION).to_dict()
     _same(got, want)
@@ -53,7 +53,7 @@ def test_client_answer_equals_python_api(served) -> None:
 
 
 def test_client_follow_up_with_history(served) -> None:
-    assistant, client = served
+    assistant, client, *_ = served
     first = client.predict(QUESTION, "[]", api_name="/ask")
     history = [[QUESTION, first["text"]]]
     got = client.predict("那南阳站呢？", json.dumps(history, ensure_ascii=False), api_name="/ask")
@@ -65,7 +65,7 @@ def test_client_follow_up_with_history(served) -> None:
 def test_client_gets_clear_errors(served) -> None:
     from gradio_client.exceptions import AppError
 
-    _, client = served
+    _, client, *_ = served
     with pytest.raises(AppError, match="history_json"):
         client.predict(QUESTION, "{not json", api_name="/ask")
     with pytest.raises(AppError) as err:
@@ -74,8 +74,28 @@ def test_client_gets_clear_errors(served) -> None:
 
 
 def test_api_lists_only_the_ask_endpoint(served) -> None:
-    _, client = served
+    _, client, *_ = served
     info = client.view_api(print_info=False, return_format="dict")
     assert list(info["named_endpoints"]) == ["/ask"]
     params = [p["parameter_name"] for p in info["named_endpoints"]["/ask"]["parameters"]]
     assert params == ["question", "history_json"]
+
+
+def test_auth_guards_the_app_and_the_api(served) -> None:
+    """--auth: the same shared Assistant served behind a login; the client needs the password."""
+    from gradio_client import Client
+
+    from ui.app import build_app, start
+
+    assistant, *_, settings = served
+    app = build_app(assistant, settings)
+    url = start(app, settings, host="127.0.0.1", port=_free_port(), auth=[("ann", "s3cret")], block=False)
+    try:
+        with pytest.raises(Exception):
+            Client(url, verbose=False)
+        with pytest.raises(Exception):
+            Client(url, auth=("ann", "wrong"), verbose=False)
+        got = Client(url, auth=("ann", "s3cret"), verbose=False).predict(QUESTION, "[]", api_name="/ask")
+        assert "59" in got["text"]
+    finally:
+        app.close()

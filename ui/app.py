@@ -66,12 +66,17 @@ a.rag-cite {text-decoration: none; font-weight: 600; font-size: 0.85em; vertical
 .rag-table td, .rag-table th {border-bottom: 1px solid var(--border-color-primary, #ddd); padding: 0.2rem 0.3rem;
   text-align: left; vertical-align: top; overflow-wrap: anywhere;}
 .rag-error {color: #b91c1c;}
-#rag-chat .message-row .message, #rag-chat .bot {max-width: 100%;}
+.rag-report ul {padding-left: 1.1rem; margin: 0.3rem 0;} .rag-report li {margin: 0.3rem 0; overflow-wrap: anywhere;}
+.rag-small {font-size: 0.8rem; opacity: 0.75;}
+.rag-table td.rag-date {white-space: nowrap;}
+#rag-chat .message-row.bot-row {max-width: 100% !important;}
 @media (max-width: 640px) {
   .rag-header h1 {font-size: 1.15rem;}
   .rag-passage {font-size: 0.85rem;}
 }
 """
+# Outside the app's scope (Gradio prefixes `css` rules with its container): narrower page margins on phones.
+HEAD = "<style>@media (max-width: 640px) {.gradio-container .main {padding: 8px 6px !important;}}</style>"
 
 
 # ---------------------------------------------------------------- rendering (pure functions: text in, escaped HTML out)
@@ -171,7 +176,7 @@ def render_index(stats: dict[str, Any], documents: list[dict[str, Any]]) -> str:
     n_docs = stats.get("documents", len(documents))
     n_chunks = stats.get("chunks", "?")
     rows = "".join(
-        f"<tr><td>{esc(d.get('title') or d.get('doc_id'))}</td><td>{esc(d.get('date') or '')}</td>"
+        f"<tr><td>{esc(d.get('title') or d.get('doc_id'))}</td><td class=\"rag-date\">{esc(d.get('date') or '')}</td>"
         f"<td>{esc(d.get('source') or '')}</td></tr>"
         for d in sorted(documents, key=lambda d: str(d.get("date") or ""), reverse=True)
     )
@@ -184,24 +189,23 @@ def render_index(stats: dict[str, Any], documents: list[dict[str, Any]]) -> str:
 
 
 def render_reports(reports: list[IngestReport], names: dict[str, str]) -> str:
-    """The ingest report as a table; `names` maps stored upload paths back to the names the user picked (display only)."""
-    rows = []
+    """The ingest report, one line per file; `names` maps stored upload paths back to the names the user picked."""
+    items = []
     for r in reports:
         stored, _, line = r.path.partition("#")
         shown = names.get(stored, Path(stored).name) + (f"#{line}" if line else "")
-        status = r.status if r.ok else "error"
-        detail = r.error or (", ".join(f"{k}: {v}" for k, v in r.removed.items() if v) if r.removed else "")
-        rows.append(
-            f"<tr><td>{esc(shown)}</td><td>{esc(status)}</td><td>{esc(r.title or '')}</td><td>{esc(r.date or '')}</td>"
-            f"<td>{r.chunks}</td><td>{esc(detail)}</td></tr>"
+        facts = [esc(r.status if r.ok else "error")]
+        facts += [esc(x) for x in (r.title, r.date) if x]
+        if r.ok:
+            facts.append(f"段落 / chunks: {r.chunks}")
+        detail = r.error or "; ".join(f"{k}: {v}" for k, v in r.removed.items() if v)
+        items.append(
+            f'<li class="{"rag-ok" if r.ok else "rag-error"}"><b>{esc(shown)}</b> — {" · ".join(facts)}'
+            + (f'<br><span class="rag-small">{"" if r.error else "清理 / removed: "}{esc(detail)}</span>' if detail else "")
+            + "</li>"
         )
     ok = sum(1 for r in reports if r.ok)
-    return (
-        f'<div class="rag-report"><p>导入 / Ingested: {ok} / {len(reports)}</p>'
-        '<table class="rag-table"><thead><tr><th>文件 / File</th><th>状态 / Status</th><th>标题 / Title</th>'
-        "<th>日期 / Date</th><th>段落 / Chunks</th><th>说明 / Notes</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    return f'<div class="rag-report"><p>导入 / Ingested: {ok} / {len(reports)}</p><ul>{"".join(items)}</ul></div>'
 
 
 # ---------------------------------------------------------------- helpers
@@ -227,6 +231,19 @@ def parse_date(value: str | None, label: str) -> str | None:
         return date.fromisoformat(s).isoformat()
     except ValueError:
         raise InputError(f"{label}: 日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD (got {value!r})") from None
+
+
+def make_filters(source: str | None, date_from: str | None, date_to: str | None):
+    """rag.retrieval.Filters from the filter controls, or None when none is set."""
+    src = None if not source or source == ALL_SOURCES else source
+    since, until = parse_date(date_from, "起始日期 / From"), parse_date(date_to, "截止日期 / To")
+    if since and until and since > until:
+        raise InputError("起始日期晚于截止日期 / 'From' is after 'To'")
+    if not (src or since or until):
+        return None
+    from rag.retrieval import Filters
+
+    return Filters(source=src, date_from=since, date_to=until)
 
 
 def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
@@ -292,17 +309,6 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
 
     def index_html() -> str:
         return render_index(assistant.stats(), assistant.documents())
-
-    def make_filters(source: str | None, date_from: str | None, date_to: str | None):
-        src = None if not source or source == ALL_SOURCES else source
-        since, until = parse_date(date_from, "起始日期 / From"), parse_date(date_to, "截止日期 / To")
-        if since and until and since > until:
-            raise InputError("起始日期晚于截止日期 / 'From' is after 'To'")
-        if not (src or since or until):
-            return None
-        from rag.retrieval import Filters
-
-        return Filters(source=src, date_from=since, date_to=until)
 
     def respond(question: str, messages: list, turns: list, source: str, date_from: str, date_to: str, mode: str,
                 top_k: float) -> Iterator[tuple[list, list, str]]:
@@ -492,7 +498,7 @@ def start(app: gr.Blocks, settings: Settings, host: str | None = None, port: int
     _, url, _ = app.launch(
         server_name=host or settings.host, server_port=port or settings.port, auth=auth,
         max_file_size=f"{settings.max_upload_mb}mb", show_error=True, ssr_mode=False, quiet=not block,
-        prevent_thread_lock=not block, theme=theme(), css=CSS, footer_links=["api", "settings"],
+        prevent_thread_lock=not block, theme=theme(), css=CSS, head=HEAD, footer_links=["api", "settings"],
         auth_message="科技成果转化问答 / Tech-transfer Q&A" if auth else None,
     )
     return url

@@ -1,0 +1,181 @@
+"""Index benchmarks (engineer C): the recall cost of FAISS HNSW against the exact flat index, BM25 matrix rebuild time
+(bm25s's own index() against rag.lexical's vectorised build), and saving/opening a 100k-chunk index.
+
+    python bench/bench_index.py              # 100k vectors / chunks (several minutes on 2 cores)
+    python bench/bench_index.py --n 20000    # quicker
+
+The dense part uses synthetic vectors, stated in the output: uniformly random unit vectors (the hardest case for a
+graph index) and clustered unit vectors (1,000 topics + noise, closer to real embeddings). Every figure is printed
+next to its baseline from the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag import vectors as V  # noqa: E402
+from rag.lexical import LexicalIndex  # noqa: E402
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def datasets(n: int, dim: int, nq: int, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out = {"random": (unit(rng.standard_normal((n, dim))), unit(rng.standard_normal((nq, dim))))}
+    centers = unit(rng.standard_normal((1000, dim)))
+    sigma = 0.8 / np.sqrt(dim)  # noise of norm ~0.8 around a topic centre
+    base = unit(centers[rng.integers(0, 1000, n)] + sigma * rng.standard_normal((n, dim)))
+    queries = unit(centers[rng.integers(0, 1000, nq)] + sigma * rng.standard_normal((nq, dim)))
+    out["clustered"] = (base, queries)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def bench_ann(n: int, dim: int, nq: int, k: int) -> None:
+    print(f"== FAISS: exact IndexFlatIP vs IndexHNSWFlat (M={V.HNSW_M}, efConstruction={V.HNSW_EF_CONSTRUCTION}) "
+          f"at {n:,} x {dim} synthetic unit vectors, {nq} queries, recall@{k} against exact")
+    rng = np.random.default_rng(0)
+    for name, (x, qs) in datasets(n, dim, nq, rng).items():
+        ids = np.arange(n)
+        flat = V.FaissVectors(dim, ann_threshold=n + 1)
+        t = time.perf_counter()
+        flat.add(ids, x)
+        t_flat = time.perf_counter() - t
+        hnsw = V.FaissVectors(dim, ann_threshold=0)
+        t = time.perf_counter()
+        hnsw.add(ids, x)
+        t_hnsw = time.perf_counter() - t
+        assert hnsw.approximate and not flat.approximate
+        truth, lat_flat = [], []
+        for q in qs:
+            t = time.perf_counter()
+            truth.append(set(flat.search(q, k)[0].tolist()))
+            lat_flat.append((time.perf_counter() - t) * 1000)
+        print(f"  [{name}] build: flat {t_flat:.1f} s, HNSW {t_hnsw:.1f} s; "
+              f"flat query p50 {pct(lat_flat, 50):.2f} ms p95 {pct(lat_flat, 95):.2f} ms")
+        for ef in (64, 128, 256):
+            old = V.HNSW_EF_SEARCH
+            V.HNSW_EF_SEARCH = ef
+            lat, rec = [], []
+            for q, tr in zip(qs, truth):
+                t = time.perf_counter()
+                got = set(hnsw.search(q, k)[0].tolist())
+                lat.append((time.perf_counter() - t) * 1000)
+                rec.append(len(got & tr) / k)
+            V.HNSW_EF_SEARCH = old
+            print(f"  [{name}] HNSW efSearch={ef:<3}  recall@{k} {np.mean(rec):.4f}  "
+                  f"p50 {pct(lat, 50):.2f} ms p95 {pct(lat, 95):.2f} ms")
+        with tempfile.TemporaryDirectory() as tmp:
+            flat.save(Path(tmp))
+            s_flat = (Path(tmp) / "vectors.faiss").stat().st_size
+            hnsw.save(Path(tmp))
+            s_hnsw = (Path(tmp) / "vectors.faiss").stat().st_size
+        print(f"  [{name}] on disk: flat {s_flat / 2**20:.0f} MB, HNSW {s_hnsw / 2**20:.0f} MB")
+
+
+def bench_lexical(n: int) -> None:
+    import bm25s
+
+    rng = np.random.default_rng(1)
+    vocab = 50_000
+    rows = [r.astype(np.int32) for r in (rng.zipf(1.3, size=(n, 150)) % vocab)]
+    print(f"== BM25 matrix rebuild at {n:,} chunks x 150 tokens (every incremental add/remove rebuilds it)")
+    t = time.perf_counter()
+    ref = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    ref.index(([r.tolist() for r in rows], {i: i for i in range(vocab)}), create_empty_token=False, show_progress=False)
+    t_ref = time.perf_counter() - t
+    lex = LexicalIndex()
+    lex.vocab = {f"w{i}": i for i in range(vocab)}
+    lex._rows = rows
+    t = time.perf_counter()
+    lex._rebuild()
+    t_ours = time.perf_counter() - t
+    q = [3, 50, 700, 9000]
+    same = np.allclose(ref.get_scores(q), lex._bm25.get_scores(q), atol=1e-4)
+    lat = []
+    for i in range(200):
+        qq = rng.integers(0, 5000, 6).tolist()
+        t = time.perf_counter()
+        s = lex._bm25.get_scores([int(x) for x in qq])
+        np.argpartition(-s, 50)[:50]
+        lat.append((time.perf_counter() - t) * 1000)
+    print(f"  bm25s BM25.index(): {t_ref:.1f} s   rag.lexical vectorised: {t_ours:.1f} s   identical scores: {same}")
+    print(f"  BM25 query (6 tokens, top-50): p50 {pct(lat, 50):.2f} ms p95 {pct(lat, 95):.2f} ms")
+
+
+def bench_store(n: int, dim: int) -> None:
+    from rag.records import Chunk
+    from rag.settings import Settings
+    from rag.store import Index
+
+    print(f"== rag.store.Index with {n:,} chunks (synthetic Chinese text, random vectors): save / open / size")
+    rng = np.random.default_rng(2)
+    chars = np.array(list("科技成果转化项目西宁西安南阳高新区企业创新研发投入签约资金合作大学研究院平台产业政策市场技术人才服务"))
+    with tempfile.TemporaryDirectory() as tmp:
+        s = dataclasses.replace(Settings.from_env(), index_root=Path(tmp), index_name="big",
+                                embedding_model="bench-random")
+        index = Index.create(s.index_dir, s)
+        index.manifest["embedding"].update(model_id="bench-random", dim=dim)
+        index.vectors = V.FaissVectors(dim, s.ann_threshold)
+        chunks = []
+        for i in range(n):
+            text = "".join(rng.choice(chars, 280))
+            chunks.append(Chunk(chunk_id=f"d{i // 20}:{i % 20}", doc_id=f"d{i // 20}", text=text, text_simplified=text,
+                                start=0, end=280, title=f"文章{i // 20}"))
+        t = time.perf_counter()
+        index.lexical.add([c.text_simplified for c in chunks])
+        t_tok = time.perf_counter() - t
+        index.vectors.add(np.arange(n), unit(rng.standard_normal((n, dim))))
+        index.chunks, index.vids = chunks, np.arange(n, dtype=np.int64)
+        index.manifest["next_vid"] = n
+        for d in range(n // 20):
+            index.documents[f"d{d}"] = {"title": f"文章{d}", "date": None, "source": None, "path": f"/x/{d}.txt",
+                                        "hash": "0" * 16, "chunk_ids": [f"d{d}:{j}" for j in range(20)]}
+        index.changed = True
+        t = time.perf_counter()
+        index.save()
+        t_save = time.perf_counter() - t
+        t = time.perf_counter()
+        again = Index.open(s.index_dir, s)
+        t_open = time.perf_counter() - t
+        size = sum(p.stat().st_size for p in s.index_dir.rglob("*") if p.is_file())
+        t = time.perf_counter()
+        again.remove(["d7"])
+        t_remove = time.perf_counter() - t
+        print(f"  tokenize {n:,} chunks: {t_tok:.1f} s ({n / t_tok:,.0f}/s)   save: {t_save:.1f} s   open: {t_open:.1f} s   "
+              f"remove one document (rebuild BM25 + save): {t_remove:.1f} s   on disk: {size / 2**20:.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("-k", type=int, default=50, help="recall@k (the retriever fetches 50 candidates per side)")
+    ap.add_argument("--skip", action="append", default=[], choices=["ann", "lexical", "store"])
+    a = ap.parse_args()
+    print(f"cores: {os.cpu_count()}")
+    if "ann" not in a.skip:
+        bench_ann(a.n, a.dim, a.queries, a.k)
+    if "lexical" not in a.skip:
+        bench_lexical(a.n)
+    if "store" not in a.skip:
+        bench_store(a.n, a.dim)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Each cleaning step on text written for these tests (other spam words, glosses, disclaimers than the seeds)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from pypinyin import Style, pinyin
+
+from rag.cleaning import (
+    STEPS,
+    clean_text,
+    dedupe_lead,
+    normalize_whitespace,
+    remove_glosses,
+    remove_spam_tokens,
+    remove_widgets,
+    repair_encoding,
+    restore_variants,
+    strip_header,
+    strip_tail,
+)
+
+GLOSS_RX = re.compile(r"[(（][a-zA-Zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]+[1-5]?[)）]")
+
+# ---------------------------------------------------------------- encoding
+
+
+def test_latin1_mojibake_is_repaired():
+    text = "西宁对接会闭幕，共签署59个项目合作协议。"
+    broken = text.encode("utf-8").decode("latin-1")
+    fixed, n = repair_encoding(broken, {})
+    assert fixed == text and n > 0
+
+
+_FOLD = str.maketrans({"；": ";", "！": "!", "，": ",", "：": ":"})
+
+
+def _byte_shift(text: str, i: int, j: int) -> str:
+    """The damage seen in scraped GBK pages: text[i..j] loses its first byte (shown as `?`), the remaining bytes pair
+    up one byte over, the last trail byte swallows the `(` of the pinyin gloss that followed text[j]."""
+    data = text[i:j + 1].encode("gbk")
+    shard = data[1:-1].decode("gbk").translate(_FOLD)
+    return text[:i] + "?" + shard + "?" + pinyin(text[j], style=Style.TONE)[0][0] + ")" + text[j + 1:]
+
+
+def test_byte_shift_shard_is_rebuilt_with_sentence_boundary():
+    text = "會議圓滿結束。與會代表表示，將繼續推動成果轉化。"
+    damaged = _byte_shift(text, text.index("。"), text.index("。") + 1)
+    assert "?" in damaged and "yǔ)" in damaged and "與" not in damaged
+    fixed, n = repair_encoding(damaged, {})
+    assert fixed == text and n > 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["南陽市是河南省副中心城市，也是國家創新型城市。本次活動以加快成果轉化為主題。",
+     "我們要確保項目落地，深入實施創新驅動發展戰略，推動高質量發展。",
+     "活動現場共簽訂合作協議八項，涉及光電信息、裝備製造等領域。專家認為前景廣闊。"],
+)
+def test_byte_shift_shards_never_survive(text):
+    """Wherever the damage hits, no `?` shard and no gloss remnant is left; most characters come back."""
+    han = [i for i, ch in enumerate(text) if "\u4e00" <= ch <= "\u9fff"]
+    exact = total = 0
+    for i in range(1, len(text) - 3):
+        for j in (i + 1, i + 2):
+            if j not in han:
+                continue
+            try:
+                damaged = _byte_shift(text, i, j)
+            except UnicodeDecodeError:
+                continue
+            fixed, _ = repair_encoding(damaged, {})
+            assert "?" not in fixed, (damaged, fixed)
+            assert not re.search(r"[a-zāáǎàēéěèīíǐìōóǒòūúǔù]+\)", fixed), (damaged, fixed)
+            total += 1
+            exact += fixed == text
+    assert total >= 15 and exact / total >= 0.6
+
+
+def test_real_question_marks_and_controls():
+    text = "资源优势如何转化为技术优势?无疑，答案在于创新。\x07"
+    fixed, n = repair_encoding(text + "\ufffd", {})
+    assert fixed == text[:-1]
+    assert n == 2
+
+
+# ---------------------------------------------------------------- whitespace and width
+
+
+def test_whitespace_and_width():
+    text = "　　２０２４年，ＡＩ产业规模达到１２．５％ 。\r\n\r\n\r\n\r\n新 的 一 段， Hello  world\t!  \n"
+    out, n = normalize_whitespace(text, {})
+    assert out == "2024年，AI产业规模达到12.5%。\n\n新的一段，Hello world !"
+    assert n > 0
+    assert normalize_whitespace("已经干净的文本。", {}) == ("已经干净的文本。", 0)
+
+
+# ---------------------------------------------------------------- glosses
+
+
+def test_pinyin_glosses_removed_other_brackets_kept():
+    text = ("本屆論壇以“創新(chuàng xīn)驅動”為主題，與(yǔ)會專家認為技術轉移（zhuǎn yí）是關鍵，"
+            "轉(zhuan3)化效率提升。GDP(國內生產總值)與(南城站)活動，咖啡店(café)和(2024)年報、(AI)技術保持不變。")
+    out, n = remove_glosses(text, {})
+    for gloss in ("(chuàng xīn)", "(yǔ)", "（zhuǎn yí）", "(zhuan3)"):
+        assert gloss not in out
+    assert "創新驅動" in out and "與會專家" in out and "技術轉移是關鍵" in out and "轉化效率" in out
+    for kept in ("GDP(國內生產總值)", "(南城站)", "(café)", "(2024)", "(AI)"):
+        assert kept in out
+    assert n == len("(chuàng xīn)") + len("(yǔ)") + len("（zhuǎn yí）") + len("(zhuan3)")
+
+
+# ---------------------------------------------------------------- header fields
+
+
+def test_header_fields_become_metadata():
+    text = ("•\n中關村論壇技術交易大會在京開幕\n發表時間：2023年5月26日 09:15  來源：科技日報  【字號：大 中 小】【打印】\n"
+            "作者：王小明\n閱讀：1,204\n正文：\n本屆大會共促成技術交易項目120個，成交金額達到35億元，創歷史新高。")
+    fields: dict = {}
+    out, n = strip_header(text, fields)
+    assert out == "中關村論壇技術交易大會在京開幕\n本屆大會共促成技術交易項目120個，成交金額達到35億元，創歷史新高。"
+    assert fields["source"] == "科技日報" and fields["author"] == "王小明" and "2023年5月26日" in fields["date"]
+    assert n == len(text) - len(out)
+
+
+def test_inline_date_and_body_prefix():
+    fields: dict = {}
+    out, _ = strip_header("2023-08-02 07:59   ，正文：【来源：江城日报】本报讯 昨日，市科技局发布了新政策。", fields)
+    assert out == "本报讯 昨日，市科技局发布了新政策。"
+    assert fields["date"].startswith("2023-08-02") and fields["source"] == "江城日报"
+
+
+def test_content_that_looks_like_a_field_stays():
+    text = "时间：下午三点，会议在市政府礼堂举行，与会人员围绕成果转化展开讨论并形成共识。"
+    assert strip_header(text, {}) == (text, 0)
+
+
+# ---------------------------------------------------------------- widgets, repeated lead
+
+
+def test_widgets_removed_content_tags_kept():
+    text = "【科技前沿】量子计算取得突破【字号：大 中 小】【我要打印】【关闭窗口】\n分享到：微信 微博 QQ空间\n正文内容。"
+    out, n = remove_widgets(text, {})
+    assert out.replace("\n", "") == "【科技前沿】量子计算取得突破正文内容。"
+    assert n == len(text) - len(out)
+
+
+def test_repeated_lead_keeps_one_copy():
+    text = "摘要：全市技术合同成交额突破百亿元。全市技术合同成交额突破百亿元。其中高校贡献过半。"
+    out, n = dedupe_lead(text, {})
+    assert out == "全市技术合同成交额突破百亿元。其中高校贡献过半。"
+    assert n == len(text) - len(out)
+
+
+# ---------------------------------------------------------------- boilerplate tail
+
+BODY = ("市科技局近日召开新闻发布会，介绍上半年科技成果转化工作进展。全市技术合同成交额达到320亿元，同比增长18.2%。"
+        "下一步，全市将继续完善成果转化激励机制，推动高校院所与企业精准对接，力争全年成交额突破700亿元。\n"
+        "业内专家认为，成果转化是连接科技与经济的桥梁，需要政府、高校、企业和金融机构形成合力，共同营造良好生态。")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "\n特别声明：以上内容仅代表作者本人观点，不代表本站立场，如有侵权请联系删除。",
+        "\n文章来源于网络，版权归原作者所有，转载目的在于传递信息，如涉及侵权请联系我们。",
+        "\n合作热线：021-55556666\n微信：kjrb2023 / 手机：13912345678\n长按识别二维码，关注我们的公众号",
+        "\n- 相关新闻\n- 推荐阅读\n- 热门排行\n- 图片新闻",
+        "\n(责任编辑：李华)",
+        "\nCopyright © 2024 科技日报社 All rights reserved.",
+        "\n原标题：《市科技局发布上半年成果转化数据》\n\n投稿邮箱：news@example.cn",
+    ],
+)
+def test_tail_boilerplate_removed(tail):
+    out, n = strip_tail(BODY + tail, {})
+    assert out == BODY
+    assert n == len(tail)
+
+
+def test_tail_sentences_in_a_one_line_article():
+    text = BODY.replace("\n", "") + "风险提示：市场有风险，投资需谨慎，本文不构成投资建议。返回首页，查看更多"
+    out, _ = strip_tail(text, {})
+    assert out == BODY.replace("\n", "")
+
+
+def test_boilerplate_words_inside_the_article_stay():
+    text = ("报告指出，知识产权保护是科技成果转化的基础，侵权行为将依法追究责任，转载他人成果须注明出处。"
+            + BODY)
+    assert strip_tail(text, {})[0] == text
+
+
+# ---------------------------------------------------------------- spam tokens
+
+SPAM_BASE = ("省科技厅近日召开新闻发布会，介绍今年以来全省科技成果转化工作进展。据介绍，全省技术合同成交额达到1520亿元，"
+             "同比增长23.6%。省科技厅负责人表示，下一步将继续深化科技体制改革，完善科技成果转化激励机制，推动高校院所与"
+             "企业精准对接。会上还发布了《典型案例汇编》，收录了来自高校、科研院所和企业的46个典型案例。其中，某大学的新型"
+             "储能材料项目已实现产业化，带动上下游企业投资超过8亿元。业内专家认为，成果转化是连接科技与经济的桥梁，需要"
+             "政府、高校、企业和金融机构形成合力。今年下半年，全省还将举办系列路演活动，为优质项目对接资本和市场。")
+# where the spammer wedged the token: after a noun before punctuation, between words, inside words (高|校, 材|料)
+SPOTS = [("新闻发布会，", "新闻发布会{}，"), ("科技体制改革", "科技体制{}改革"), ("推动高校", "推动高{}校"),
+         ("科研院所和企业", "科研院所{}和企业"), ("储能材料项目", "储能材{}料项目"), ("金融机构形成", "金融机构{}形成"),
+         ("路演活动，", "路演活动{}，")]
+
+
+def _inject(token: str) -> str:
+    text = SPAM_BASE
+    for plain, spammed in SPOTS:
+        assert plain in text
+        text = text.replace(plain, spammed.format(token), 1)
+    return text
+
+
+@pytest.mark.parametrize("token", ["888彩票网", "AG真人娱乐", "7天乐购", "bet365体育", "V8娱乐城"])
+def test_injected_spam_tokens_are_removed(token):
+    out, n = remove_spam_tokens(_inject(token), {})
+    assert out == SPAM_BASE
+    assert n == len(SPOTS) * len(token)
+
+
+def test_pure_han_spam_that_splits_words_is_removed():
+    text = SPAM_BASE
+    for plain, spammed in [("推动高校", "推动高{}校"), ("储能材料", "储能材{}料"), ("产业化", "产{}业化"),
+                           ("技术合同", "技{}术合同"), ("业内专家", "业内专家{}，")]:
+        text = text.replace(plain, spammed.format("澳门金沙城"), 1)
+    out, _ = remove_spam_tokens(text, {})
+    assert "澳门金沙城" not in out
+    assert "推动高校" in out and "储能材料" in out and "产业化" in out and "技术合同" in out
+
+
+def test_repeated_real_terms_are_not_spam():
+    text = ("这支球队本赛季遭遇了7连败，主教练压力巨大。此前球队一波7连败后，管理层召开紧急会议。"
+            "分析人士指出，球队之所以遭遇7连败，主要原因是伤病。竞争对手SK海力士，已经加快了产能扩张。"
+            "而SK海力士的股价随之上涨。分析师认为其进展超SK海力士：明年将见分晓。"
+            "国家发展改革委学术委员会秘书长张燕生表示，合作前景广阔。张燕生说，香港应发挥枢纽作用。"
+            "对此，张燕生认为需要加强规划。会议强调要加快形成新质生产力，新质生产力是创新起主导作用的先进生产力。"
+            "各地都在培育新质生产力，城市生产力也在提升。")
+    assert remove_spam_tokens(text, {}) == (text, 0)
+
+
+# ---------------------------------------------------------------- variant characters
+
+
+def test_anti_filter_variants_restored_in_context():
+    text = "本店苐一品牌，囯家级认证，蕞新款式，价格蕞低，服务蕞好。蕞尔小国不足为惧。"
+    out, n = restore_variants(text, {})
+    assert out == "本店第一品牌，国家级认证，最新款式，价格最低，服务最好。蕞尔小国不足为惧。"
+    assert n == 5
+
+
+def test_variant_without_evidence_is_left_alone():
+    assert restore_variants("蕞字本义是聚集的样子。", {}) == ("蕞字本义是聚集的样子。", 0)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def test_pipeline_counts_every_step_in_order():
+    text = ("标题：全省成果转化再创新高\n发布日期：2024-03-05 10:20\n正文：\n" + _inject("888彩票网")
+            + "記者(jì zhě)现场报道，全省蕞大的转化平台今年投用。"
+            + "\n免责声明：本文仅代表作者观点，不代表本网立场，如有侵权请联系删除。\n热点资讯\n24小时排行")
+    result = clean_text(text)
+    assert list(result.removed) == [name for name, _ in STEPS]
+    assert result.fields["title"] == "全省成果转化再创新高"
+    assert result.fields["date"].startswith("2024-03-05")
+    for step in ("glosses", "header", "boilerplate", "spam_tokens", "variants"):
+        assert result.removed[step] > 0, step
+    assert "888彩票网" not in result.text and "蕞" not in result.text and "声明" not in result.text
+    assert not GLOSS_RX.search(result.text)
+    assert result.text.startswith(SPAM_BASE)
+    assert "全省最大的转化平台" in result.text

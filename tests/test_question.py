@@ -1,0 +1,99 @@
+"""Question analysis: normalisation, language/script, type, focus, and follow-up rewriting (no model needed)."""
+from __future__ import annotations
+
+import pytest
+
+from rag.errors import InputError
+from rag.question import analyze, condense, detect_kind, detect_language, normalize, number_focus
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("西宁对接会签了多少个项目？", "number"),
+        ("西宁对接会有几家金融机构参会？", "number"),
+        ("西安居副省级城市第几位？", "number"),
+        ("西宁市长是谁？", "who"),
+        ("会议由哪位领导主持？", "who"),
+        ("西宁对接会是几月几日举行的？", "when"),
+        ("创新港路演大会在哪一天召开？", "when"),
+        ("國家硬科技創新示范區建設會議在哪裡舉辦？", "where"),
+        ("南阳站活动的承办单位有哪些？", "list"),
+        ("西宁对接会是否有金融机构参会？", "yesno"),
+        ("对接会邀请了院士吗？", "yesno"),
+        ("硬科技是什么意思？", "what"),
+        ("How many projects were signed in Xining?", "number"),
+        ("What percentage of spending goes to R&D?", "number"),
+        ("Who is the chairman of Zhongguangxue Group?", "who"),
+        ("When was the Xining conference held?", "when"),
+        ("Where was the conference held?", "where"),
+        ("Which universities took part?", "list"),
+        ("Did any banks attend the Xining conference?", "yesno"),
+        ("What is hard technology?", "what"),
+    ],
+)
+def test_question_kind(question, kind):
+    assert detect_kind(question) == kind
+
+
+def test_language_and_script():
+    assert detect_language("西宁市长是谁？") == "zh-Hans"
+    assert detect_language("國家硬科技創新示范區建設會議在哪裡舉辦？") == "zh-Hant"
+    assert detect_language("Who is the mayor of Xining?") == "en"
+    assert detect_language("Who is the chairman of 中光学集团?") == "en"
+
+
+def test_normalize_empty_and_long():
+    for bad in ("", "   ", "？？", "\n\t"):
+        with pytest.raises(InputError, match="empty"):
+            normalize(bad)
+    text, notes = normalize("西宁" * 5000)  # 10,000 characters
+    assert len(text) == 500 and notes and "10,000" in notes[0]
+    text, _ = normalize("  ＷＨＯ　is  the mayor？ ")  # full-width letters / ideographic space folded
+    assert text == "WHO is the mayor？"
+
+
+def test_analyze_long_question_is_cut_not_rejected():
+    q = analyze("西宁对接会签了多少个项目？" + "啊" * 10_000)
+    assert len(q.normalized) == 500 and q.kind == "number" and q.notes
+
+
+def test_number_focus_names_the_counted_thing():
+    assert number_focus("西宁对接会签了多少个项目")[:2] == ("个", "项目")
+    assert number_focus("西宁对接会有几家金融机构参会")[:2] == ("家", "金融机构")
+    assert number_focus("在管基金产品有多少支")[0] == "支"
+    assert number_focus("西安居副省级城市第几位")[2] is True
+    q = analyze("西宁对接会的主办方一共花了多少宣传费？")
+    assert q.counted == "宣传费"
+
+
+def test_followup_chain_rewrites_from_history():
+    h: list[tuple[str, str]] = []
+    first = analyze("西宁对接会签了多少个项目？", h)
+    assert not first.rewritten and first.topic == "西宁对接会"
+    h.append(("西宁对接会签了多少个项目？", "共签署59个项目合作协议 [1]"))
+    second = analyze("签约总资金呢？", h)
+    assert second.rewritten and second.kind == "number"
+    assert "西宁对接会" in second.standalone and "签约总资金" in second.standalone
+    h.append(("签约总资金呢？", "签约总资金11280万元 [1]"))
+    third = analyze("那南阳站签了几项？", h)  # has its own topic: stands alone, connective dropped
+    assert third.standalone == "南阳站签了几项？"
+    h.append(("那南阳站签了几项？", "8项 [1]"))
+    assert condense("那西安呢？", h) == "西安签了几项？"  # entity substitution keeps the asked part
+
+
+def test_followup_pronoun_and_gradio_history():
+    hist = [{"role": "user", "content": "西安高新区的研发投入占比是多少？"},
+            {"role": "assistant", "content": "全社会的研发投入占比从6%提升到了8.5% [1]"}]
+    assert condense("它聚集了多少研发人员？", hist) == "西安高新区聚集了多少研发人员？"
+    assert condense("其在管基金产品有多少支？", hist).startswith("西安高新区")
+    # a question with its own topic is left alone
+    assert condense("创新港路演大会在哪一天召开？", hist) == "创新港路演大会在哪一天召开？"
+    # no history: unchanged
+    assert condense("签约总资金呢？", None) == "签约总资金呢？"
+
+
+def test_english_followups():
+    h = [("How many projects were signed in Xining?", "59")]
+    assert condense("What about Nanyang?", h) == "How many projects were signed in Nanyang?"
+    assert "Xining" in condense("Who organised it?", h)
