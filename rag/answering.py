@@ -453,8 +453,12 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             local += 0.5 if m.group("ord") else -0.5
         elif m.group("ord"):
             local -= 0.2
-        if q.counted:
-            local += 0.6 if q.counted in (after + seg) else (-0.2 if q.counted[:2] in seg else -0.8)
+        if q.counted_any:
+            near = after + seg
+            if any(c in near for c in q.counted_any):
+                local += 0.6
+            else:
+                local -= 0.2 if any(c[:2] in seg for c in q.counted_any) else 0.8
         elif q.focus:
             local += 0.4 * coverage(_focus_terms(q), seg)
         if not unit:
@@ -513,9 +517,12 @@ def _role_phrase(simp: str, name_start: int) -> int:
 
 def extract_who(q: Question, s: Sentence) -> list[Span]:
     out: list[Span] = []
-    role = q.focus if q.language != "en" else ""
+    if q.language != "en":
+        roles = [q.focus] if q.focus and len(q.focus) >= 2 else []
+    else:  # English: the Chinese glosses of the question's words that the sentence uses as titles (chairman -> 董事长)
+        roles = [z for g in q.glosses for z in g if z in s.simp]
     found_names: set[tuple[int, int]] = set()
-    if role and len(role) >= 2:
+    for role in roles:
         for m in re.finditer(re.escape(role), s.simp):
             nm = _name_after(s.simp, m.end())
             if nm:
@@ -525,7 +532,7 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
         pos = 0
         for w, f in pos_tokens(s.simp):
             if f in ("nr", "nrfg", "nrt") and 2 <= len(w) <= 4 and han_count(w) == len(w):
-                found_names.add((pos, pos + len(w)))
+                found_names.add(_name_after(s.simp, pos) or (pos, pos + len(w)))
             pos += len(w)
     for a, b in sorted(found_names):
         r0 = _role_phrase(s.simp, a)

@@ -12,10 +12,9 @@ from rag.records import Chunk, Document
 from rag.script import to_simplified
 
 _CLOSERS = "”’」』）)】》〕］]\"'"
-# one sentence end: terminator run (or ellipsis, or an English full stop before whitespace) + closers, or a line break
-_END = re.compile(
-    r"(?:[。！？；!?;]+|…+|\.{3,}|(?<=[A-Za-z0-9%)])\.(?=\s))[" + re.escape(_CLOSERS) + r"]*|\n"
-)
+_CANDIDATE = re.compile(r"[。！？；!?;…\n.]")  # cheap scan; the rules below decide which candidates end a sentence
+_RUN = re.compile(r"(?:[。！？；!?;]+|…+|\.{3,}|\.)[" + re.escape(_CLOSERS) + r"]*")
+_EN_STOP_BEFORE = re.compile(r"[A-Za-z0-9%)]")
 # places inside an over-long sentence where a cut reads naturally (after a comma-like mark)
 _SOFT = re.compile(r"[，,、：:—]+[" + re.escape(_CLOSERS) + r"]*")
 _NUMERIC = re.compile(r"[0-9０-９.．%％,，:/\-]")  # characters that continue a number (1,280 / 8.5% / 2024/11/2)
@@ -34,14 +33,26 @@ def _trimmed(text: str, a: int, b: int) -> tuple[int, int] | None:
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Sentence spans `[start, end)` into `text` (whitespace-only spans dropped, surrounding whitespace trimmed)."""
     spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _END.finditer(text):
-        end = m.end()
+    start = pos = 0
+    n = len(text)
+    for m in _CANDIDATE.finditer(text):
+        i = m.start()
+        if i < pos:
+            continue  # inside a run already consumed
+        ch = text[i]
+        if ch == "\n":
+            end = i + 1
+        elif ch == "." and not text.startswith("...", i) and not (
+            i > 0 and _EN_STOP_BEFORE.match(text[i - 1]) and i + 1 < n and text[i + 1].isspace()
+        ):
+            continue  # 8.5 / 2024.11.2 / example.com: not a sentence end
+        else:
+            end = _RUN.match(text, i).end()
         span = _trimmed(text, start, end)
         if span:
             spans.append(span)
-        start = end
-    span = _trimmed(text, start, len(text))
+        start = pos = end
+    span = _trimmed(text, start, n)
     if span:
         spans.append(span)
     return spans

@@ -68,10 +68,12 @@ def _freq(word: str) -> int:
 
 # ---------------------------------------------------------------- encoding
 
-_MOJIBAKE_HINT = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+# a run of Latin-1/cp1252 characters as left by UTF-8 bytes decoded with the wrong code page (è¥¿å® = 西宁)
+_MOJIBAKE_RUN = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd]+"
 )
+_FIXED_OK = re.compile(f"^[{HAN}\u3000-\u303f\uff00-\uffef\u2018-\u201d\u00c0-\u00ff\ufffd -~]+$")
 _TONE_VOWELS = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
 _SYL = f"[a-zA-Zü{_TONE_VOWELS}]{{1,6}}[1-5]?"
 # a damaged run: `?` + up to 12 mis-paired characters, closed by `?` + the remnant of a gloss `dòng)` ...
@@ -188,12 +190,19 @@ def _repair_shard(text: str, m: re.Match, gloss: str | None) -> str:
 def repair_encoding(text: str, fields: dict) -> tuple[str, int]:
     """Mojibake (ftfy), GBK/Big5 byte-shift shards, replacement and control characters."""
     n = 0
-    if _MOJIBAKE_HINT.search(text):
+    if _MOJIBAKE_RUN.search(text):
         import ftfy
 
-        fixed = ftfy.fix_encoding(text)
-        n += sum(1 for a, b in zip(fixed, text) if a != b) + abs(len(text) - len(fixed))
-        text = fixed
+        def fix(m: re.Match) -> str:
+            nonlocal n
+            fixed = ftfy.fix_encoding(m.group(0))
+            # keep ftfy's answer only when it gives Chinese (or Latin-1 letters): `×“` is not Hebrew `ד`
+            if fixed == m.group(0) or not _FIXED_OK.match(fixed):
+                return m.group(0)
+            n += len(m.group(0))
+            return fixed
+
+        text = _MOJIBAKE_RUN.sub(fix, text)
     for rx, has_gloss in ((_SHARD_GLOSS, True), (_SHARD_PUNCT, False)):
         if "?" in text or "\ufffd" in text:
             parts, last = [], 0
@@ -212,9 +221,21 @@ def repair_encoding(text: str, fields: dict) -> tuple[str, int]:
 
 _FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a％＋－．／＠＃＆\u3000]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
-_CJK_SPACE = re.compile(f"(?<=[{HAN}{CJK_PUNCT}]) +(?=[{HAN}{CJK_PUNCT}])|(?<=[{CJK_PUNCT}]) +| +(?=[{CJK_PUNCT}])")
+_SPACE_RUN = re.compile(" +")
+_CJK_PUNCT_SET = frozenset(CJK_PUNCT)
 _LINE_EDGES = re.compile(r" *\n *")
 _BLANKS = re.compile(r"\n{3,}")
+
+
+def _cjk_space(m: re.Match) -> str:
+    """A run of spaces next to Chinese punctuation, or between two Chinese characters, goes; others stay."""
+    text = m.string
+    a = text[m.start() - 1] if m.start() else ""
+    b = text[m.end()] if m.end() < len(text) else ""
+    if a in _CJK_PUNCT_SET or b in _CJK_PUNCT_SET or (a and b and (_is_han(a) or a in _CJK_PUNCT_SET)
+                                                         and (_is_han(b) or b in _CJK_PUNCT_SET)):
+        return ""
+    return m.group(0)
 
 
 def normalize_whitespace(text: str, fields: dict) -> tuple[str, int]:
@@ -227,7 +248,8 @@ def normalize_whitespace(text: str, fields: dict) -> tuple[str, int]:
         text = folded
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n").replace("\v", "\n")
     text = _SPACES.sub(" ", text)
-    text = _CJK_SPACE.sub("", text)
+    if " " in text:
+        text = _SPACE_RUN.sub(_cjk_space, text)
     text = _LINE_EDGES.sub("\n", text)
     text = _BLANKS.sub("\n\n", text).strip()
     return text, changed + before - len(text)
@@ -235,12 +257,12 @@ def normalize_whitespace(text: str, fields: dict) -> tuple[str, int]:
 
 # ---------------------------------------------------------------- pinyin glosses
 
-_PINYIN_TONED = f"[a-zü]*[{_TONE_VOWELS}][a-zü{_TONE_VOWELS}]*|[a-züv]+[1-5]"
-_GLOSS = re.compile(f"(?<=[{HAN}])[(（] ?((?:{_PINYIN_TONED})(?:[ '-]?(?:{_PINYIN_TONED})){{0,3}}) ?[)）]", re.I)
+_PINYIN_TONED = f"[a-zü]*[{_TONE_VOWELS}][a-zü{_TONE_VOWELS}]*|[a-züv]+[1-5]"  # lower case: (M2), (B2) are codes
+_GLOSS = re.compile(f"(?<=[{HAN}])[(（] ?((?:{_PINYIN_TONED})(?:[ '-]?(?:{_PINYIN_TONED})){{0,3}}) ?[)）]")
 _PINYIN_SYLLABLE = re.compile(
     r"(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?"
     r"(?:iong|iang|uang|ueng|ong|ang|eng|ian|iao|uai|uan|üan|van|ing|ai|ei|ao|ou|an|en|er|ia|ie|iu|in|ua|uo|ui|un|üe|ve|ue|ün|vn"
-    r"|a|o|e|i|u|ü|v|ng|n|m)"
+    r"|a|o|e|i|u|ü|v)"
 )
 _TONE_STRIP = str.maketrans({c: b for b, group in (("a", "āáǎà"), ("e", "ēéěè"), ("i", "īíǐì"), ("o", "ōóǒò"),
                                                    ("u", "ūúǔù"), ("ü", "ǖǘǚǜ"), ("n", "ńňǹ"), ("m", "ḿ"))
@@ -249,7 +271,7 @@ _TONE_STRIP = str.maketrans({c: b for b, group in (("a", "āáǎà"), ("e", "ē�
 
 def _is_pinyin(gloss: str) -> bool:
     """Every syllable of the gloss is a valid pinyin syllable (so `(café)` is not a gloss)."""
-    for syl in re.split(r"[ '-]+", gloss.lower().translate(_TONE_STRIP)):
+    for syl in re.split(r"[ '-]+", gloss.translate(_TONE_STRIP)):
         syl = syl.rstrip("12345")
         if not syl or not _PINYIN_SYLLABLE.fullmatch(syl):
             return False
@@ -289,9 +311,7 @@ _FIELD_START = re.compile(f"^[【\\[]?(?:{_KEY_ALT})\\s*[:：]")
 DATE_RX = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*[日号號]?")
 _TIME_RX = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 _BULLET_ONLY = re.compile(r"^[-–—*•·|_=~>#]+$")
-_BODY_PREFIX = re.compile(
-    r"^[\s，,]*(?:(?:19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}[日号]?\s*(?:\d{1,2}:\d{2}(?::\d{2})?)?)?[\s，,]*正文(?:内容|內容)?\s*[:：]\s*"
-)
+_BODY_PREFIX = re.compile(r"^[\s，,]*[0-9年月日号/.:\-\s]{0,25}[\s，,]*正文(?:内容|內容)?\s*[:：]\s*")  # 7-24 20:27，正文：
 _SOURCE_BRACKET = re.compile(r"[【\[]\s*(?:来源|來源)\s*[:：]\s*([^】\]]{1,40})[】\]]\s*")
 _WIDGET_WORDS = (r"字体|字體|字号|字號|打印|关闭|關閉|收藏|分享|转发|轉發|返回|顶部|頂部|放大|缩小|縮小|默认|默認|评论|評論|"
                  r"纠错|糾錯|繁体|繁體|简体|簡體|复制链接|複製鏈接|大\s*中\s*小")
@@ -452,9 +472,15 @@ _NAV_WORDS = re.compile(
     r"热点|熱點|资讯|資訊|排行|24小时|24小時|推荐|推薦|相关|相關|阅读|閱讀|上一篇|下一篇|返回|更多|热门|熱門|精彩|专题|專題|"
     r"首页|首頁|点击|點擊|责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|新闻|新聞|视频|視頻|图集|圖集"
 )
-_NAV_STRONG = re.compile(r"返回(?:搜狐|首页|首頁|顶部|頂部|列表|网易|新浪)|查看更多|点击查看|點擊查看|阅读原文|閱讀原文|打开APP|打開APP")
-_CREDIT = re.compile(r"^[(（\[【]?(?:责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|监制|監製|签审|簽審|编审|編審|"
-                     r"初审|初審|终审|終審)\s*[:：丨|]\s*[^。！？]{0,24}[)）\]】]?$")
+_NAV_STRONG = re.compile(r"返回(?:搜狐|首页|首頁|顶部|頂部|列表|网易|新浪)|查看更多|点击查看|點擊查看|阅读原文|閱讀原文|打开APP|打開APP|"
+                         r"更多精彩|精彩内容|精彩內容|进入.{0,8}频道|進入.{0,8}頻道")
+_CREDIT_WORDS = r"责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|监制|監製|签审|簽審|编审|編審|初审|初審|终审|終審"
+_CREDIT = re.compile(f"^[(（\\[【]?(?:{_CREDIT_WORDS})\\s*[:：丨|]\\s*[^。！？]{{0,60}}$")
+# credits and site links glued to the end of the last sentence: (完)【编辑:张三】更多精彩内容请进入财经频道
+_TAIL_FRAGMENT = re.compile(
+    f"(?:[(（]完[)）]|[【\\[(（](?:{_CREDIT_WORDS}|来源|來源)\\s*[:：丨][^】\\])）]{{0,24}}[】\\])）]"
+    r"|更多精彩内容.{0,12}|更多精彩內容.{0,12}|返回搜狐.{0,12}|查看更多.{0,8})\s*$"
+)
 _ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?(.{1,80}?)》?\s*$")
 _ORIGINAL_TITLE_LINE = re.compile(r"^(?:原标题|原標題)\s*[:：](?:.{0,80}$\n?)?", re.M)  # a long line: only the label
 
@@ -515,6 +541,11 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
         if line_start + a < floor or not _boilerplate_kind(line[a:b], fields):
             break
         cut = line_start + a
+    while cut > floor:  # credits/links glued to the end of the last sentence
+        m = _TAIL_FRAGMENT.search(text, 0, cut)
+        if not m or m.start() < floor:
+            break
+        cut = m.start()
     # an `原标题:` line anywhere is a duplicate title
     head = text[:cut]
     head = _ORIGINAL_TITLE_LINE.sub("", head).rstrip()
@@ -634,7 +665,7 @@ def is_spam_token(text: str, token: str) -> bool:
     (转<token>化), or -- for a token mixing digits/Latin with Han -- it is glued after a complete noun right before
     punctuation (负责人<token>、); it counts against when a word runs across its edge (问|题被移送...). Mixed tokens
     need half their occurrences as evidence (at most a third against); pure-Han tokens, which could be names or
-    phrases, need 60% (and >= 3) occurrences that split a phrase.
+    phrases, need 40% (and >= 3) occurrences that split a word (at most a quarter against).
     """
     n = text.count(token)
     if n < 3 or len(_HAN_RE.findall(token)) < 2 or _NUMBER_UNIT.search(token):
@@ -645,26 +676,33 @@ def is_spam_token(text: str, token: str) -> bool:
     occ = [(p, p + len(token)) for p in _positions(text, token)]
     if len({text[max(0, a - 2):a] for a, _ in occ}) < 0.8 * n or len({text[b:b + 2] for _, b in occ}) < 0.8 * n:
         return False  # the same phrase repeated, not an injection
-    if _freq(token) > 0:
-        return False
     mixed = bool(_MIXED.search(token))
-    evidence = joins = against = 0
+    need = max(2, 0.5 * n) if mixed else max(3, 0.4 * n)
+    # cheap bound first: how many occurrences could count at all (Han/alnum on both sides, or before punctuation)
+    spots = []
     for start, end in occ:
         a = text[start - 1] if start else "\n"
         b = text[end] if end < len(text) else "\n"
         if (_ALNUM.match(a) and _ALNUM.match(token[0])) or (_ALNUM.match(b) and _ALNUM.match(token[-1])) \
                 or (token[-1].isdigit() and b in ".．%％") or (token[0].isdigit() and a in ".．"):
             return False  # part of a longer number or Latin word
+        if _wordy(a) and (_wordy(b) or (mixed and b in SENT_PUNCT)):
+            spots.append((start, end, _wordy(b)))
+    if len(spots) < need or _freq(token) > 0:
+        return False
+    evidence = 0
+    for start, end, between_words in spots:
         left, right = text[max(0, start - 3):start], text[end:end + 3]
-        if _rejoins(left, token[:3]) or _rejoins(token[-3:], right):
-            against += 1  # a word runs across the token's edge: it belongs to its context
-        elif _wordy(a) and _wordy(b) and _rejoins(left, right):
-            joins += 1  # the text reads on without it
-        elif mixed and _wordy(a) and b in SENT_PUNCT and _noun_before(text, start):
-            evidence += 1  # glued after a complete noun, right before punctuation
-    if mixed:
-        return joins + evidence >= max(2, 0.5 * n) and against <= n / 3
-    return joins >= max(3, 0.4 * n) and against <= n / 4  # pure Han: only split words are convincing
+        if between_words and _rejoins(left, right):
+            evidence += 1  # the text reads on without it: 转<token>化
+        elif mixed and not between_words and _noun_before(text, start):
+            evidence += 1  # glued after a complete noun, right before punctuation: 负责人<token>、
+    if evidence < need:
+        return False
+    # a word running across the token's edge means it belongs to its context (问|题被移送...)
+    against = sum(1 for start, end in occ
+                  if _rejoins(text[max(0, start - 3):start], token[:3]) or _rejoins(token[-3:], text[end:end + 3]))
+    return against <= (n / 3 if mixed else n / 4)
 
 
 def remove_spam_tokens(text: str, fields: dict) -> tuple[str, int]:

@@ -268,8 +268,10 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
             runs.append((d, args.lexical_distractors, ["lexical"]))
     results = []
     for d, n, modes in runs:
+        is_dev = str(d).endswith((".jsonl", ".jsonl.gz"))
         r = ev.evaluate_retrieval(d, settings, limit=args.limit, modes=modes, variants=variants if modes != ["lexical"] else [],
-                                  distractors=n, progress=not args.json, show_misses=args.misses)
+                                  distractors=n, progress=not args.json,
+                                  show_misses=max(args.misses, 50) if is_dev else args.misses)
         results.append(r)
         if not args.json:
             print(ev.format_retrieval_table(r), flush=True)
@@ -391,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run dev_qa lexical-only with N news distractors (no embedding; 20000 = all)")
     q.add_argument("--variant", dest="variants", action="append", metavar="FIELD=VALUE[,...]",
                    help="an extra hybrid row with these Settings overrides, e.g. 'rrf_k=20,lexical_weight=0.5' (repeatable)")
-    q.add_argument("--misses", type=int, default=0, metavar="N", help="list up to N questions per mode whose gold was not first")
+    q.add_argument("--misses", type=int, default=0, metavar="N",
+                   help="list up to N questions per mode whose gold was not ranked first (dev_qa: always all of them)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval_retrieval)
     q = esub.add_parser("qa", help="answer accuracy, citation precision, not-found accuracy and latency")

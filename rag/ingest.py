@@ -12,7 +12,6 @@ from rag.cleaning import clean_text
 from rag.loading import LoadFailure, iter_load
 from rag.metadata import doc_id_for, extract_metadata
 from rag.records import Chunk, Document, IngestReport, RawDocument
-from rag.script import to_simplified
 from rag.settings import CORPUS_DIR, Settings
 
 PROGRESS_AFTER = 50  # show a progress bar (stderr) once more than this many articles went by, or at once on a TTY
@@ -43,12 +42,11 @@ def build_document(raw: RawDocument) -> Document:
     meta, body = extract_metadata(cleaned.text, raw.fields, cleaned.fields)
     if not body.strip():
         raise ValueError("no text left after cleaning (the file holds only boilerplate)")
-    simplified = to_simplified(body)  # also maps the odd traditional character inside a simplified article
     return Document(
         doc_id=doc_id_for(body),
         title=meta.title,
         text=body,
-        text_simplified=simplified,
+        text_simplified=meta.body_simplified,  # OpenCC t2s of the body (also fixes stray traditional chars)
         date=meta.date,
         source=meta.source,
         path=raw.path,

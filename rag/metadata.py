@@ -9,7 +9,7 @@ from typing import Any
 
 from rag.chunking import split_sentences
 from rag.cleaning import DATE_RX
-from rag.script import detect_script
+from rag.script import detect_script, to_simplified
 
 _ISO = re.compile(r"^\s*((?:19|20)\d{2})-(\d{2})-(\d{2})(?:[T ].*)?$")
 _COMPACT = re.compile(r"^\s*((?:19|20)\d{2})(\d{2})(\d{2})\s*$")
@@ -28,6 +28,7 @@ class Metadata:
     url: str | None = None
     script: str = "simplified"
     extra: dict[str, Any] = field(default_factory=dict)
+    body_simplified: str = ""  # the body in simplified script (computed for script detection; reused by the caller)
 
 
 def parse_date(value: str | None) -> str | None:
@@ -68,11 +69,12 @@ def split_title(text: str) -> tuple[str | None, str]:
 
 
 def fallback_title(text: str) -> str:
-    """The first sentence (without its end mark), shortened to ~48 characters, for articles with no headline."""
-    spans = split_sentences(text)
+    """The first sentence of some substance (>= 8 characters; without its end mark), shortened to ~48 characters,
+    for articles with no headline."""
+    spans = split_sentences(text[:400])
     if not spans:
         return ""
-    a, b = spans[0]
+    a, b = next(((a, b) for a, b in spans if b - a >= 8), spans[0])
     s = text[a:b].rstrip("。！？；!?;…")
     return s if len(s) <= _FALLBACK_TITLE else s[:_FALLBACK_TITLE].rstrip() + "…"
 
@@ -102,8 +104,9 @@ def extract_metadata(text: str, fields: dict[str, Any], header: dict[str, str] |
     extra.update({f"header_{k}": v for k, v in header.items() if k not in ("title", "date", "source")})
     if fields.get("id") is not None:
         extra["id"] = fields["id"]
+    simplified = to_simplified(body)
     meta = Metadata(title=title, date=date, source=source, url=_clean_field(fields.get("url")),
-                    script=detect_script(body), extra=extra)
+                    script=detect_script(body, simplified), extra=extra, body_simplified=simplified)
     return meta, body
 
 

@@ -93,6 +93,7 @@ class Question:
     ordinal: bool = False  # 第几 (a rank is asked)
     topic: str = ""  # the leading entity / event the question is about
     glosses: list[list[str]] = field(default_factory=list)  # English questions: Chinese words for each content word
+    counted_any: list[str] = field(default_factory=list)  # words any of which must name the counted thing (zh or glosses)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     notes: list[str] = field(default_factory=list)
 
@@ -620,8 +621,11 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
     simplified = standalone if language == "en" else to_simplified(standalone)
     kind = turn.kind if rewritten else detect_kind(normalized, language)
     glosses: list[list[str]] = []
+    counted_glosses: list[list[str]] = []
     if language == "en":
         glosses = english_glosses(simplified)
+        m = re.search(r"\bhow many\s+(?:of\s+the\s+)?([A-Za-z][A-Za-z\-]+)", simplified, re.I)
+        counted_glosses = english_glosses(m.group(1).lower()) if m else []
         terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
         clf, focus, ordinal, counted = "", "", False, ""
     else:
@@ -632,4 +636,6 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         notes.append(f"Follow-up rewritten as: {standalone}")
     return Question(original=question if isinstance(question, str) else str(question), normalized=normalized,
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
-                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, rewritten=rewritten, notes=notes)
+                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses,
+                    counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
+                    rewritten=rewritten, notes=notes)

@@ -1,6 +1,8 @@
 """Chinese script and width helpers: traditional <-> simplified (OpenCC), script detection, full/half-width folding."""
 from __future__ import annotations
 
+import operator
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -22,20 +24,24 @@ def to_traditional(text: str) -> str:
     return _converter("s2t").convert(text) if text else text
 
 
+_HAN = re.compile("[\u4e00-\u9fff\u3400-\u4dbf]")
+
+
 def han_count(text: str) -> int:
-    return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+    return len(_HAN.findall(text))
 
 
-def detect_script(text: str) -> str:
+def detect_script(text: str, simplified: str | None = None) -> str:
     """'traditional' if converting to simplified changes a noticeable share of the Han characters, else 'simplified'.
 
     Text with no Han characters is reported as 'simplified' (callers check `han_count` for language).
+    `simplified` may pass `to_simplified(text)` when the caller has it already (saves a conversion).
     """
     n = han_count(text)
     if n == 0:
         return "simplified"
-    simp = to_simplified(text)
-    changed = sum(1 for a, b in zip(text, simp) if a != b)
+    simp = to_simplified(text) if simplified is None else simplified
+    changed = sum(map(operator.ne, text, simp))
     # a single shared character (e.g. 著, 乾) can flip; require a few, relative to length
     return "traditional" if changed >= max(1, round(0.02 * n)) and changed / n >= 0.01 else "simplified"
 
@@ -45,13 +51,9 @@ def fold_width(text: str) -> str:
 
     Chinese punctuation (，。：；！？) is kept: it marks sentence boundaries and is what users expect to see.
     """
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if 0xFF10 <= o <= 0xFF19 or 0xFF21 <= o <= 0xFF3A or 0xFF41 <= o <= 0xFF5A or ch in "％＋－．／＠＃＆":
-            out.append(unicodedata.normalize("NFKC", ch))
-        elif o == 0x3000:
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return text.translate(_FOLD)
+
+
+_FOLD = {o: unicodedata.normalize("NFKC", chr(o))
+         for o in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B), *map(ord, "％＋－．／＠＃＆")]}
+_FOLD[0x3000] = " "

@@ -18,3 +18,16 @@ def embedder():
     from rag.settings import Settings
 
     return get_embedder(dataclasses.replace(Settings.from_env(), embedding_model=DEFAULT_EMBEDDING_MODEL))
+
+
+@pytest.fixture(scope="session")
+def assistant(embedder, tmp_path_factory):
+    """One Assistant over the bundled corpus, indexed once per test session into a temporary folder (engineer E)."""
+    from rag.assistant import Assistant
+    from rag.models import DEFAULT_EMBEDDING_MODEL
+    from rag.settings import Settings
+
+    root = tmp_path_factory.mktemp("assistant-index")
+    settings = dataclasses.replace(Settings.from_env(), index_root=root, index_name="default",
+                                   embedding_model=DEFAULT_EMBEDDING_MODEL, answer_mode="extractive")
+    return Assistant.default(settings, progress=False)

@@ -77,6 +77,11 @@ def test_byte_shift_shards_never_survive(text):
     assert total >= 15 and exact / total >= 0.6
 
 
+def test_chinese_text_that_only_looks_like_mojibake_is_kept():
+    text = "主播亲密互动 ×“连续作战”砺练，À la carte 菜单"
+    assert repair_encoding(text, {}) == (text, 0)
+
+
 def test_real_question_marks_and_controls():
     text = "资源优势如何转化为技术优势?无疑，答案在于创新。\x07"
     fixed, n = repair_encoding(text + "\ufffd", {})
@@ -100,12 +105,12 @@ def test_whitespace_and_width():
 
 def test_pinyin_glosses_removed_other_brackets_kept():
     text = ("本屆論壇以“創新(chuàng xīn)驅動”為主題，與(yǔ)會專家認為技術轉移（zhuǎn yí）是關鍵，"
-            "轉(zhuan3)化效率提升。GDP(國內生產總值)與(南城站)活動，咖啡店(café)和(2024)年報、(AI)技術保持不變。")
+            "轉(zhuan3)化效率提升。GDP(國內生產總值)與(南城站)活動，咖啡店(café)和(2024)年報、(AI)技術、貨幣(M2)與貨車(B2)不變。")
     out, n = remove_glosses(text, {})
     for gloss in ("(chuàng xīn)", "(yǔ)", "（zhuǎn yí）", "(zhuan3)"):
         assert gloss not in out
     assert "創新驅動" in out and "與會專家" in out and "技術轉移是關鍵" in out and "轉化效率" in out
-    for kept in ("GDP(國內生產總值)", "(南城站)", "(café)", "(2024)", "(AI)"):
+    for kept in ("GDP(國內生產總值)", "(南城站)", "(café)", "(2024)", "(AI)", "(M2)", "(B2)"):
         assert kept in out
     assert n == len("(chuàng xīn)") + len("(yǔ)") + len("（zhuǎn yí）") + len("(zhuan3)")
 

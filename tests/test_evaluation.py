@@ -289,3 +289,56 @@ def test_cached_embedder_ignores_a_damaged_cache(tmp_path):
     c.path.write_bytes(b"garbage")
     again = ev.CachedEmbedder(_CountingEmbedder(), tmp_path, "tiny", Settings())
     assert again.encode_passages(["x"]).shape == (1, 4) and again.computed == 1
+
+
+# ---------------------------------------------------------------- end to end on a tiny corpus
+
+TINY = {
+    "data": [
+        {"title": "对接会", "paragraphs": [
+            {"context": "西宁市首届科技成果转移转化对接会共签署59个项目合作协议，签约总资金11280万元。", "qas": [
+                {"id": "t1", "question": "西宁对接会签署了多少个项目合作协议？", "answers": []}]},
+            {"context": "南阳站活动由南阳市科技局承办，中光学集团董事长李智超出席并致辞。", "qas": [
+                {"id": "t2", "question": "南阳站活动由哪个单位承办？", "answers": []}]},
+        ]},
+        {"title": "大会", "paragraphs": [
+            {"context": "2023全球硬科技创新大会在西安举行，设置5场平行论坛，发布多项硬科技成果。", "qas": [
+                {"id": "t3", "question": "全球硬科技创新大会设置了几场平行论坛？", "answers": []}]},
+            {"context": "陕西斯瑞新材料股份有限公司董事长王文斌介绍了公司的铜合金材料。", "qas": [
+                {"id": "t4", "question": "斯瑞新材料的董事长是谁？", "answers": []}]},
+        ]},
+    ]
+}
+
+
+def _tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_squad.json"
+    path.write_text(json.dumps(TINY, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_evaluate_retrieval_lexical_end_to_end(tmp_path):
+    settings = Settings(cache_dir=tmp_path / "cache", index_root=tmp_path / "index")
+    r = ev.evaluate_retrieval(_tiny(tmp_path), settings, modes=("lexical",), progress=False, show_misses=5)
+    assert (r.dataset, r.questions, r.documents, r.chunks) == ("tiny_squad", 4, 4, 4)
+    assert list(r.rows) == ["lexical"]
+    assert r.rows["lexical"]["R@1"] == 1.0 and r.rows["lexical"]["MRR@10"] == 1.0
+    assert not r.misses["lexical"]
+    assert not (tmp_path / "cache" / "eval").exists()  # lexical only: nothing embedded, nothing cached
+    table = ev.format_retrieval_table(r)
+    assert "tiny_squad: 4 questions" in table and "lexical" in table
+
+
+def test_evaluate_retrieval_all_modes_with_the_real_model(tmp_path, embedder):
+    settings = Settings(cache_dir=tmp_path / "cache", index_root=tmp_path / "index")
+    r = ev.evaluate_retrieval(_tiny(tmp_path), settings, embedder=embedder, progress=False,
+                              variants=[{"fusion": "rrf", "rrf_k": 10}])
+    assert list(r.rows) == ["lexical", "dense", "hybrid", "hybrid[fusion=rrf,rrf_k=10]"]
+    for label, m in r.rows.items():
+        assert m["R@5"] == 1.0, label  # four passages: every mode ranks the gold within the first five
+        assert m["R@1"] >= 0.75, label
+    assert any(n.startswith("embeddings:") and ", 8 computed" in n for n in r.notes)  # 4 passages + 4 questions
+    # a second run reads every passage and query vector from the cache
+    again = ev.evaluate_retrieval(_tiny(tmp_path), settings, embedder=embedder, progress=False)
+    assert any(n.startswith("embeddings:") and ", 0 computed" in n for n in again.notes)
+    assert again.rows["dense"] == r.rows["dense"]

@@ -141,9 +141,10 @@ def test_verify_accepts_supported_claims(answer):
     ("西寧市長是王大衛[1]。", "王大卫"),
     ("The mayor of Xining is Wang Gang [1].", "Wang Gang"),
     ("The fair was held on July 30 [1].", "July 30"),
+    ("对接会主办方一共花了11280万元的宣传费[1]。", "11280万元"),  # a real amount, but not about these things
 ])
 def test_verify_reports_unsupported_claims(answer, bad):
-    assert bad in verify(answer, [SOURCE])
+    assert any(claim.startswith(bad) for claim in verify(answer, [SOURCE]))
 
 
 def test_verify_checks_only_the_given_passages():
@@ -254,8 +255,9 @@ def test_openai_compatible_endpoint(fake_endpoint, xining_passages):
     bad = pieces[-1]
     assert bad.mode == "llm->extractive" and bad.text == EXTRACTIVE and "64个" in bad.notes[0]
 
-    fake_endpoint.reply = "NOT_FOUND"
-    assert answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE).mode == "llm->extractive"
+    for reply in ("NOT_FOUND", " [1]。"):  # no answer / an empty draft
+        fake_endpoint.reply = reply
+        assert answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE).mode == "llm->extractive"
     fake_endpoint.reply = "共签署59个项目合作协议[7]。"  # cites a passage that was not given
     assert "[7]" in answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE).notes[0]
 

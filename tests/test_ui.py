@@ -25,6 +25,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ANSWER_MS = 60_000  # bounded wait per answer
+MAX_UPLOAD_MB = 1
 SERVER_START_S = 300  # first start builds the index (model load + embedding the five articles)
 
 INJECTED = """标题: 绿洲市首届技术转移大会召开<img src=x onerror="window.__pwned=3">
@@ -110,7 +111,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     log_path = base / "serve.log"
     log = log_path.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port)],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", RAG_MAX_UPLOAD_MB=str(MAX_UPLOAD_MB)))
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + SERVER_START_S
     try:
@@ -205,9 +207,10 @@ def test_answer_cites_xining_with_highlight_then_follow_up(page) -> None:
     shot(page, "chat_desktop.png")
 
     follow = ask(page, "那南阳站呢？")
-    assert "8" in follow.locator(".rag-text").inner_text()
     rewrite = follow.locator(".rag-rewrite").inner_text()
     assert rewrite.startswith("理解为 / Interpreted as:") and "南阳" in rewrite
+    shot(page, "followup_desktop.png")
+    assert "8" in follow.locator(".rag-text").inner_text()
 
 
 def test_not_found_answer_shows_related_passages_only(page) -> None:
@@ -218,17 +221,21 @@ def test_not_found_answer_shows_related_passages_only(page) -> None:
         assert "相关段落 / Related (not support)" in ans.inner_text()
 
 
-def test_feedback_appends_a_line(page, server) -> None:
+def test_feedback_appends_a_line_per_rated_answer(page, server) -> None:
     path = server["index"] / "feedback.jsonl"
     before = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     ask(page, "西宁对接会签了多少个项目？")
+    ask(page, "南阳市副市长是谁？")
+    page.locator("#rag-chat button[aria-label=Like]").first.click()  # rate the FIRST answer
+    page.wait_for_selector("#rag-feedback:has-text('Feedback saved (👍)')", timeout=10_000)
     page.locator("#rag-chat button[aria-label=Dislike]").last.click()
-    page.wait_for_selector("#rag-feedback:has-text('Feedback saved')", timeout=10_000)
+    page.wait_for_selector("#rag-feedback:has-text('Feedback saved (👎)')", timeout=10_000)
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(before) + 1
-    rec = json.loads(lines[-1])
-    assert rec["rating"] == "down" and rec["question"] == "西宁对接会签了多少个项目？"
-    assert "59" in rec["answer"] and rec["citations"] and rec["time"]
+    assert len(lines) == len(before) + 2
+    up, down = json.loads(lines[-2]), json.loads(lines[-1])
+    assert up["rating"] == "up" and up["question"] == "西宁对接会签了多少个项目？" and "59" in up["answer"]
+    assert up["citations"] and up["citations"][0]["sentences"] and up["time"]
+    assert down["rating"] == "down" and down["question"] == "南阳市副市长是谁？"
 
 
 def test_upload_with_injected_markup_is_added_and_shown_as_text(page, server, tmp_path: Path) -> None:
@@ -256,6 +263,20 @@ def test_upload_with_injected_markup_is_added_and_shown_as_text(page, server, tm
     assert page.evaluate("() => typeof window.__pwned") == "undefined"
     assert page.locator("#rag-chat img[src=x], #rag-index img, #rag-report img, #rag-chat script").count() == 0
     shot(page, "upload_desktop.png")
+
+
+def test_oversized_upload_is_refused(page, server, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("标题: 大文件\n\n" + "技术转移。" * (MAX_UPLOAD_MB * 1024 * 1024 // 10), encoding="utf-8")
+    assert big.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024
+    uploads = server["index"] / "uploads"
+    before = sorted(uploads.iterdir()) if uploads.exists() else []
+    page.get_by_text("上传文章 / Upload articles").click()
+    page.set_input_files("#rag-files input[type=file]", str(big))
+    page.get_by_text("exceed the maximum allowed size").first.wait_for(timeout=20_000)  # Gradio refuses it
+    page.click("#rag-upload")
+    page.get_by_text("请先选择文件 / Choose files first").first.wait_for(timeout=10_000)  # nothing reached the server
+    assert (sorted(uploads.iterdir()) if uploads.exists() else []) == before
 
 
 def test_phone_width_is_readable(page) -> None:

@@ -160,7 +160,8 @@ def render_answer(answer: Answer, turn: str) -> str:
 
 def render_streaming(partial: str) -> str:
     """The assistant message while the answer is still arriving."""
-    return f'<div class="rag-answer rag-streaming"><div class="rag-text">{esc(partial)}▌</div></div>'
+    shown = esc(partial) if partial else '<span class="rag-small">检索中… / Searching…</span>'
+    return f'<div class="rag-answer rag-streaming"><div class="rag-text">{shown}▌</div></div>'
 
 
 def render_error(message: str) -> str:
@@ -189,11 +190,11 @@ def render_index(stats: dict[str, Any], documents: list[dict[str, Any]]) -> str:
 
 
 def render_reports(reports: list[IngestReport], names: dict[str, str]) -> str:
-    """The ingest report, one line per file; `names` maps stored upload paths back to the names the user picked."""
+    """The ingest report, one line per file; `names` maps stored upload file names back to the names the user picked."""
     items = []
     for r in reports:
         stored, _, line = r.path.partition("#")
-        shown = names.get(stored, Path(stored).name) + (f"#{line}" if line else "")
+        shown = names.get(Path(stored).name, Path(stored).name) + (f"#{line}" if line else "")
         facts = [esc(r.status if r.ok else "error")]
         facts += [esc(x) for x in (r.title, r.date) if x]
         if r.ok:
@@ -290,7 +291,7 @@ def _index_dir(assistant: Any, settings: Settings) -> Path:
 
 
 def _history(turns: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(t["question"], t["answer"]["text"]) for t in turns]
+    return [(t["question"], t["answer"]["text"]) for t in turns if t.get("answer")]
 
 
 # ---------------------------------------------------------------- the app
@@ -396,7 +397,7 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
             dest = updir / f"{uuid.uuid4().hex}{suffix}"
             shutil.copyfile(src, dest)
             stored.append(dest)
-            names[str(dest)] = client_name
+            names[dest.name] = client_name
         reports: list[IngestReport] = []
         if stored:
             progress(0.2, desc="导入并建立索引 / Ingesting and indexing")
@@ -406,9 +407,9 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
                 for p in stored:
                     p.unlink(missing_ok=True)
                 raise gr.Error(str(e)) from None
-            for p in stored:  # a file none of whose articles went in is not kept
-                mine = [r for r in reports if r.path.partition("#")[0] == str(p)]
-                if mine and not any(r.ok for r in mine):
+            for p in stored:  # keep a copy only when something of it went into the index
+                mine = [r for r in reports if Path(r.path.partition("#")[0]).name == p.name]
+                if mine and not any(r.ok and r.status in ("added", "updated") for r in mine):
                     p.unlink(missing_ok=True)
         progress(1.0, desc="完成 / Done")
         body = render_reports(reports, names) if reports else ""
@@ -476,6 +477,7 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
         ask_btn.click(respond, **chat_io)
         question.submit(respond, **chat_io)
         clear_btn.click(lambda: ([], [], ""), outputs=[chatbot, turns, feedback_msg], api_visibility="private")
+        chatbot.clear(lambda: ([], ""), outputs=[turns, feedback_msg], api_visibility="private")  # its own 🗑 button
         chatbot.like(on_like, inputs=[turns], outputs=[feedback_msg], api_visibility="private")
         refresh_btn.click(lambda: (index_html(), gr.update(choices=sources())), outputs=[index_view, source],
                           api_visibility="private")
