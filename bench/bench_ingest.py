@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.chunking import chunk_document  # noqa: E402
-from rag.cleaning import STEPS, normalize_whitespace  # noqa: E402
+from rag.cleaning import STEPS  # noqa: E402
 from rag.ingest import build_document, iter_ingest  # noqa: E402
 from rag.loading import iter_load  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -59,13 +59,13 @@ def baseline_naive(path: Path, limit: int, size: int) -> tuple[int, int, float]:
 
 
 def pipeline(path: Path, limit: int, settings: Settings) -> tuple[int, int, int, float, float]:
-    """(articles, chunks, failed, wall seconds, CPU seconds of this process)."""
+    """(articles, chunks, failed or duplicate, wall seconds, CPU seconds of this process)."""
     t, c = time.perf_counter(), time.process_time()
     n = chunks = failed = 0
     for doc, doc_chunks, report in iter_ingest([path], settings, progress=False, limit=limit):
         n += 1
         chunks += len(doc_chunks)
-        failed += not report.ok
+        failed += not report.ok or report.status == "skipped"
     return n, chunks, failed, time.perf_counter() - t, time.process_time() - c
 
 

@@ -399,6 +399,8 @@ def _numbers(simp: str) -> list[re.Match]:
             continue  # 一体化, 万企: a Chinese numeral counts only with a measure word
         if cn and len(num) == 1 and num in "万亿千百十" :
             continue
+        if num == "一" and re.match(r"[批些系揽带体道起同]", simp[m.end("num"):m.end("num") + 1]):
+            continue  # 一批 / 一些 / 一系列: not a count
         end = m.end()
         nxt = simp[end:end + 1]
         if unit in ("年",) and _YEAR_RE.match(num):
@@ -520,14 +522,19 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
     if q.language != "en":
         roles = [q.focus] if q.focus and len(q.focus) >= 2 else []
     else:  # English: the Chinese glosses of the question's words that the sentence uses as titles (chairman -> 董事长)
-        roles = [z for g in q.glosses for z in g if z in s.simp]
+        deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))
+        roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z)]
     found_names: set[tuple[int, int]] = set()
     for role in roles:
         for m in re.finditer(re.escape(role), s.simp):
+            if m.start() > 0 and s.simp[m.start() - 1] in "副前原代常" and s.simp[m.start() - 1] not in q.simplified:
+                continue  # 副市长 does not answer "who is the 市长"
             nm = _name_after(s.simp, m.end())
             if nm:
                 found_names.add(nm)
     role_hit = bool(found_names)
+    if roles and not role_hit and q.language != "en":
+        return out  # the question names a role and no one holds it here
     if not found_names:  # no role word in the question (or not found): any person name
         pos = 0
         for w, f in pos_tokens(s.simp):
@@ -672,6 +679,13 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
         for sp in extractor(q, s):
             sp.total = s.score + sp.local
             cands.append(sp)
+    if q.kind == "who":  # "由谁主办" is often answered by organisations: enumerations compete, slightly behind names
+        for s in ranked[:CANDIDATE_SENTENCES]:
+            for sp in extract_list(q, s):
+                lo, hi = _clause_bounds(s.simp, sp.a, sp.b)
+                if q.focus and q.focus in s.simp[lo:hi]:  # the enumeration does what was asked (主办, 承办...)
+                    sp.total = s.score + sp.local - 0.3
+                    cands.append(sp)
     if not cands and q.kind in ("list", "where"):  # no enumeration / venue pattern: the best sentence
         for s in ranked[:3]:
             for sp in extract_sentence(q, s):

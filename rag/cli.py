@@ -43,7 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         store = importlib.util.find_spec("rag.store") and importlib.import_module("rag.store")
         if store and hasattr(store, "ingest_into_index"):
             # rag.store.ingest_into_index(paths, settings, progress, limit) -> list[IngestReport]
-            reports = store.ingest_into_index(paths, settings, progress=True, limit=args.limit)
+            reports = store.ingest_into_index(paths, settings, progress=True, limit=args.limit, rebuild=args.rebuild)
         else:
             note = "indexing is not available yet (rag.store missing): ran --no-index (load, clean, chunk only)"
     if reports is None:
@@ -238,11 +238,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rag.assistant import Assistant
+    from rag.store import Index
     from ui.app import launch, parse_auth
 
     settings = _settings(args)
     auth = parse_auth(args.auth)  # check --auth before the slow part
-    print(f"building index… / opening {settings.index_dir} (the first run builds it from the bundled corpus)", flush=True)
+    if Index.exists(settings.index_dir):
+        print(f"opening index {settings.index_dir}…", flush=True)
+    else:
+        print(f"building index… {settings.index_dir} from the bundled corpus (first run only)", flush=True)
     assistant = Assistant.default(settings)
     st = assistant.stats()
     print(f"index ready: {st.get('documents', '?')} documents, {st.get('chunks', '?')} chunks", flush=True)

@@ -152,6 +152,7 @@ def summarize(reports: list[IngestReport]) -> dict:
         "duplicates": sum(1 for r in reports if r.ok and r.status == "skipped"),
         "chunks": sum(r.chunks for r in reports),
         "removed": dict(removed),
+        "status": dict(Counter(r.status for r in reports if r.ok and r.status != "skipped")),
         "encodings": dict(Counter(r.encoding for r in reports if r.encoding)),
         "dated": sum(1 for r in reports if r.ok and r.date),
     }
@@ -181,9 +182,10 @@ def format_report(reports: list[IngestReport], max_lines: int = REPORT_LINES) ->
         if len(failures) > max_lines:
             lines.append(f"... and {len(failures) - max_lines} more failures")
     s = summarize(reports)
+    status = ", ".join(f"{k} {v}" for k, v in s["status"].items())
     lines.append(
-        f"{s['articles']} article(s) read, {s['failed']} failed, {s['duplicates']} duplicate(s) skipped; "
-        f"{s['chunks']} chunks; {s['dated']} with a publish date"
+        f"{s['articles']} article(s) read{f' ({status})' if status else ''}, {s['failed']} failed, "
+        f"{s['duplicates']} duplicate(s) skipped; {s['chunks']} chunks; {s['dated']} with a publish date"
     )
     lines.append(f"encodings: {', '.join(f'{k} {v}' for k, v in s['encodings'].items()) or '-'}")
     lines.append(f"removed/changed chars per step: {_removed_str(s['removed'])}")

@@ -96,6 +96,12 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a few corrupt bytes (a truncated download, a bad copy): keep it UTF-8, the bad bytes become U+FFFD
+    # (removed by cleaning) instead of re-reading the whole file in some legacy code page
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    if bad <= max(2, len(data) // 2000) and _plausible(text):
+        return text, "utf-8"
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:200000] if len(data) > 200000 else data).best()

@@ -283,6 +283,14 @@ def _en_lookup(word: str, limit: int = 8) -> list[str]:
     return [z for z in ranked if cands[z] >= 0.3][:limit]
 
 
+def _spells_pinyin(word: str) -> bool:
+    try:
+        from rag.lexical import _split_syllables
+    except ImportError:  # pragma: no cover
+        return False
+    return _split_syllables(re.sub(r"[^a-z]", "", word)) is not None
+
+
 def english_glosses(text: str) -> list[list[str]]:
     """For each English content word (not a pinyin-spelled name), the Chinese words CC-CEDICT glosses it with:
     "R&D spending share" -> [[研发, ...], [开支, 支出, ...], [份额, ...]]. Used to match English questions to Chinese text."""
@@ -297,8 +305,8 @@ def english_glosses(text: str) -> list[list[str]]:
                 continue
             zh = _en_lookup(lw)
         else:
-            if lw in _EN_FUNCTION or len(lw) < 3 or (w[:1].isupper() and idx > 0):
-                continue  # names are matched through pinyin instead
+            if lw in _EN_FUNCTION or len(lw) < 3 or (w[:1].isupper() and idx > 0 and _spells_pinyin(lw)):
+                continue  # names spelled in pinyin (Xining, Zhongguangxue) are matched through pinyin instead
             zh = _en_lookup(lw)
         if zh:
             out.append(zh)
@@ -371,6 +379,9 @@ def question_focus(simplified: str, kind: str) -> tuple[str, str, bool]:
         m = re.search(r"(.{0,16}?)(?:是|为)?(?:谁|哪位|何人)(.{0,8})$", s)
         if m:
             toks = pos_tokens(m.group(1))
+            after = re.sub(r"^(是|的)", "", m.group(2))
+            if toks and toks[-1][1] == "p":  # 由谁主持 / 被谁 / 和谁: "by whom" + a verb, no role
+                return "", after.strip(), False
             while toks and (toks[-1][0] in _STOP or toks[-1][1] in ("p", "uj", "ul", "v")):
                 toks.pop()
             role = ""

@@ -152,8 +152,9 @@ class Retriever:
         if filters is None or filters.empty:
             return None
         docs = self.index.documents
-        ok = {d for d, meta in docs.items() if filters.accepts(meta, d)}
-        return np.fromiter((c.doc_id in ok for c in self.index.chunks), dtype=bool, count=len(self.index.chunks))
+        order, row_doc = self.index.row_documents()
+        ok = np.array([filters.accepts(docs.get(d, {}), d) for d in order], dtype=bool)
+        return ok[row_doc] if len(row_doc) else np.zeros(0, dtype=bool)
 
     # ------------------------------------------------------------ retrieval
 

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from rag.errors import IndexError_, InputError, RagError
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, tokenize
 from rag.records import Chunk, Document, IngestReport
 from rag.script import to_simplified
 from rag.settings import Settings
@@ -49,8 +49,8 @@ MANIFEST = "manifest.json"
 LOCK_FILE = ".lock"
 GEN_PREFIX = "gen-"
 MILVUS_LOCAL = "milvus.db"
-INGEST_BATCH_CHUNKS = 512  # chunks embedded per call while streaming a large ingest
-COMMIT_EVERY_CHUNKS = 4096  # a long ingest saves a generation at least this often (a crash loses at most this much)
+INGEST_BATCH_CHUNKS = 2048  # chunks embedded per call while streaming a large ingest (one progress bar each)
+COMMIT_EVERY_CHUNKS = 8192  # a long ingest saves a generation this often (~15 min of embedding on 2 cores)
 
 
 def _now() -> str:
@@ -182,8 +182,10 @@ class Index:
         self._new_documents: dict[str, dict] = {}  # full Document dicts not yet in documents.jsonl
         self._removed_vids: list[int] = []
         self._row_of: dict[int, int] | None = None
+        self._row_docs: tuple[list[str], np.ndarray] | None = None
         self._milvus_cleaned = False
         self._overwrite = False  # created with overwrite=True: replaces whatever index is there when saved
+        self._consistent = True  # False while an update is half-applied in memory
         self.changed = False
 
     # ------------------------------------------------------------ open / create
@@ -314,6 +316,15 @@ class Index:
     def dim(self) -> int | None:
         return self.manifest["embedding"].get("dim")
 
+    def row_documents(self) -> tuple[list[str], np.ndarray]:
+        """(document ids, the position in that list of each row's document): for fast per-document masks."""
+        if self._row_docs is None:
+            order = list(dict.fromkeys(c.doc_id for c in self.chunks))
+            pos = {d: i for i, d in enumerate(order)}
+            self._row_docs = (order, np.fromiter((pos[c.doc_id] for c in self.chunks), dtype=np.int64,
+                                                 count=len(self.chunks)))
+        return self._row_docs
+
     def rows_of_vids(self, vids: np.ndarray) -> list[int | None]:
         """Row of each vector id (None for ids this index does not know, e.g. leftovers of a crashed write)."""
         if self._row_of is None:
@@ -419,18 +430,20 @@ class Index:
             for c in chunks:
                 chunks_of[c.doc_id].append(c)
             new_chunks = [c for d in todo for c in chunks_of.get(d.doc_id, [])]
-            # embed first: if it fails (or is interrupted) the index is untouched
+            # the slow work first (embedding, tokenizing): if it fails or is interrupted, the index is untouched
             vecs = (embedder.encode_passages([passage_text(c) for c in new_chunks], progress=progress)
                     if new_chunks else np.zeros((0, int(embedder.dim)), np.float32))
+            tokens = [tokenize(lexical_text(c)) for c in new_chunks]
             replaced = [d.doc_id if d.doc_id in self.documents else by_path.get(d.path) for d in todo]
+            self._consistent = False  # a crash inside this block must not be saved
             self._remove_docs([r for r in replaced if r])
             start = int(self.manifest["next_vid"])
             vids = np.arange(start, start + len(new_chunks), dtype=np.int64)
             self.vectors.add(vids, vecs)
-            self.lexical.add([lexical_text(c) for c in new_chunks])
+            self.lexical.add([], tokens=tokens)
             self.chunks.extend(new_chunks)
             self.vids = np.concatenate([self.vids, vids])
-            self._row_of = None
+            self._row_of = self._row_docs = None
             self.manifest["next_vid"] = start + len(new_chunks)
             for d in todo:
                 self.documents[d.doc_id] = {
@@ -439,6 +452,7 @@ class Index:
                     "chunk_ids": [c.chunk_id for c in chunks_of.get(d.doc_id, [])], "added": _now(),
                 }
                 self._new_documents[d.doc_id] = d.to_dict()
+            self._consistent = True
             if todo:
                 self.changed = True
             if commit and self.changed:
@@ -452,7 +466,9 @@ class Index:
             if present:
                 if self.vectors is None and self.dim:
                     self.vectors = self._open_vectors(int(self.dim), None)
+                self._consistent = False
                 self._remove_docs(present)
+                self._consistent = True
                 if commit:
                     self.save()
             return present
@@ -471,7 +487,7 @@ class Index:
             keep[rows] = False
             self.chunks = [c for c, k in zip(self.chunks, keep) if k]
             self.vids = self.vids[keep]
-            self._row_of = None
+            self._row_of = self._row_docs = None
         for d in gone:
             self.documents.pop(d, None)
             self._new_documents.pop(d, None)
@@ -481,6 +497,9 @@ class Index:
 
     def save(self) -> None:
         """Write a new generation and switch the manifest to it (atomic; see the module docstring)."""
+        if not self._consistent:
+            raise RagError(f"an update of the index at {self.folder} was interrupted half-way; nothing was saved "
+                           f"(the index on disk is unchanged)")
         with self.lock, _write_lock(self.folder):
             prev = None
             if self.exists(self.folder):
@@ -574,8 +593,8 @@ def ingest_into_index(paths: list[str | Path], settings: Settings, progress: boo
                       rebuild: bool = False, embedder=None) -> list[IngestReport]:
     """Load, clean and chunk `paths` (streaming, via rag.ingest.iter_ingest) into the index at `settings.index_dir`.
 
-    Chunks are embedded in batches of ~512; the index is saved every ~4096 new chunks and at the end (also when
-    interrupted with Ctrl-C: what was embedded is kept). Each report's status becomes added/updated/unchanged.
+    Chunks are embedded in batches of ~2048; the index is saved every ~8192 new chunks and at the end (also when
+    interrupted with Ctrl-C: what was embedded is kept). `limit` stops after that many articles. Each report's status becomes added/updated/unchanged.
     `rebuild` starts a fresh index that replaces the old one when saved.
     """
     from rag.ingest import iter_ingest
@@ -603,23 +622,19 @@ def ingest_into_index(paths: list[str | Path], settings: Settings, progress: boo
             index.save()
             since_commit = 0
 
-    n_docs = 0
     try:
-        for doc, chunks, report in iter_ingest(paths, settings, progress=progress):
+        for doc, chunks, report in iter_ingest(paths, settings, progress=progress, limit=limit):
             reports.append(report)
-            if doc is None or not report.ok:
+            if doc is None or not report.ok or report.status == "skipped":  # unreadable, or a repeat within the run
                 continue
             pending.append((doc, chunks, report))
-            n_docs += 1
             if sum(len(cs) for _, cs, _ in pending) >= INGEST_BATCH_CHUNKS:
                 flush()
-            if limit is not None and n_docs >= limit:
-                break
         flush()
     finally:
         # normal end, error or Ctrl-C: keep everything already embedded
         pending.clear()
-        if index.changed or (rebuild and reports):
+        if index._consistent and (index.changed or (rebuild and reports)):
             index.save()
         index.close()
     return reports

@@ -151,3 +151,31 @@ def test_cli_ask_and_chat(assistant, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "59" in out and "11280万" in out and "understood as: 西宁对接会签约总资金" in out
     assert cli.main(["ask", "", "--index", idx]) == 2
+
+
+class _FakeLLM:
+    """Stands in for the local model: returns a fixed draft (the LLM itself is tested in tests/test_llm.py)."""
+
+    def __init__(self, draft: str) -> None:
+        self.draft = draft
+        self.messages: list = []
+
+    def chat(self, messages, max_tokens=256, stream=False):
+        self.messages = messages
+        return iter([self.draft[:5], self.draft[5:]]) if stream else self.draft
+
+
+def test_llm_draft_is_verified_and_cited(assistant, monkeypatch):
+    good = _FakeLLM("西宁对接会共签署59个项目合作协议 [1]。")
+    monkeypatch.setattr(assistant, "_llm", good)
+    a = assistant.ask("西宁对接会签了多少个项目？", mode="llm")
+    assert a.mode == "llm" and "59" in a.text and a.citations and a.citations[0].number == 1
+    assert any("59" in s for c in a.citations for s in c.sentences)
+    # passages reach the model fenced as data, never as instructions
+    assert any("<passage" in m["content"] for m in good.messages if m["role"] == "user")
+    bad = _FakeLLM("西宁对接会共签署64个项目 [1]。")  # a number the passage does not give for projects
+    monkeypatch.setattr(assistant, "_llm", bad)
+    b = assistant.ask("西宁对接会签了多少个项目？", mode="llm")
+    assert b.mode == "llm->extractive" and "59个项目" in b.text and b.notes
+    items = list(assistant.ask_stream("西宁对接会签了多少个项目？", mode="llm"))
+    assert isinstance(items[-1], Answer) and items[-1].mode == "llm->extractive"

@@ -252,6 +252,11 @@ def test_anti_filter_variants_restored_in_context():
     assert n == 5
 
 
+def test_variants_follow_the_article_script():
+    out, _ = restore_variants("本店苐一品牌，囯家級認證，蕞新款式。", {})
+    assert out == "本店第一品牌，國家級認證，最新款式。"
+
+
 def test_variant_without_evidence_is_left_alone():
     assert restore_variants("蕞字本义是聚集的样子。", {}) == ("蕞字本义是聚集的样子。", 0)
 

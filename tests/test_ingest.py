@@ -121,7 +121,7 @@ def test_bad_files_are_reported_and_others_still_go_in(tmp_path):
     assert not by_name["missing.txt"].ok
     assert len(result.documents) == 2
     report = format_report(result.reports)
-    assert "FAILED" in report and "binary" in report and "2 article(s) read, 4 failed, 1 duplicate(s)" in report
+    assert "FAILED" in report and "binary" in report and "2 article(s) read (added 2), 4 failed, 1 duplicate(s)" in report
 
 
 def test_iter_ingest_streams_gzip_jsonl_with_limit(tmp_path):
@@ -136,10 +136,21 @@ def test_iter_ingest_streams_gzip_jsonl_with_limit(tmp_path):
     assert summarize([r for _, _, r in out])["articles"] == 100
 
 
+def test_progress_bar_on_stderr_only_for_large_inputs(tmp_path, capsys):
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(json.dumps({"text": f"第{i}条新闻。"}, ensure_ascii=False) for i in range(80)),
+                    encoding="utf-8")
+    list(iter_ingest([path], progress=True, limit=30))
+    assert "article" not in capsys.readouterr().err  # small run, not a TTY: no bar
+    list(iter_ingest([path], progress=True))
+    captured = capsys.readouterr()
+    assert "ingest" in captured.err and "article" in captured.err and captured.out == ""
+
+
 def test_cli_no_index_report_and_exit_codes(tmp_path, capsys):
     assert main(["ingest", "--no-index"]) == 0
     out = capsys.readouterr().out
-    assert "5 article(s) read, 0 failed" in out and "2024-11-02" in out and "spam_tokens" in out
+    assert "5 article(s) read (added 5), 0 failed" in out and "2024-11-02" in out and "spam_tokens" in out
     assert main(["ingest", "--no-index", "--json", str(default_corpus()[0])]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["articles"] == 1 and data["reports"][0]["date"] == "2024-04-11"

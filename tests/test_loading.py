@@ -56,6 +56,14 @@ def test_utf8_is_preferred_when_it_decodes():
     assert enc == "utf-8" and text == "签约总资金11280万元"
 
 
+def test_utf8_with_a_corrupt_byte_stays_utf8(tmp_path):
+    path = tmp_path / "damaged.txt"
+    data = (SIMP * 3).encode("utf-8")
+    path.write_bytes(data[:40] + b"\xff" + data[40:])
+    raw = _one(path)
+    assert raw.encoding == "utf-8" and raw.text.replace("\ufffd", "") == SIMP * 3
+
+
 def test_gzip_is_read_directly(tmp_path):
     path = tmp_path / "a.txt.gz"
     path.write_bytes(gzip.compress(SIMP.encode("gb18030")))
@@ -64,7 +72,7 @@ def test_gzip_is_read_directly(tmp_path):
 
 
 def test_html_main_text_and_metadata(tmp_path):
-    html = f"""<html><head><title>西宁对接会闭幕 - 新闻网</title><meta name="date" content="2024-07-29">
+    html = """<html><head><title>西宁对接会闭幕 - 新闻网</title><meta name="date" content="2024-07-29">
     <meta property="og:site_name" content="西宁新闻网"></head><body>
     <nav><a href="/">首页</a> <a href="/a">国内</a> <a href="/b">国际</a></nav>
     <article><h1>西宁对接会闭幕</h1><p>28日举行的对接会闭幕式上，共签署59个项目合作协议，签约总资金11280万元。</p>

@@ -328,3 +328,30 @@ def test_ingest_into_index_and_default_build(tmp_path):
     assert len(index.chunks) == n
     reports = ingest_into_index(default_corpus()[:2], s, progress=False, embedder=CountingEmbedder(), rebuild=True)
     assert len(Index.open(s.index_dir, s).documents) == 2 and all(r.status == "added" for r in reports if r.ok)
+
+
+def test_interrupted_ingest_keeps_what_was_embedded(tmp_path, monkeypatch):
+    import rag.store as store
+
+    src = tmp_path / "articles"
+    src.mkdir()
+    for i in range(6):
+        body = "".join(f"第{i}篇报道的第{j}段介绍了城市{i}科技成果转化的新进展，签约项目{i * 10 + j}个。" for j in range(12))
+        (src / f"news_{i}.txt").write_text(f"城市{i}科技成果转化报道\n\n{body}\n", encoding="utf-8")
+
+    class Interrupted(CountingEmbedder):
+        def encode_passages(self, texts, progress=False):
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return super().encode_passages(texts, progress)
+
+    monkeypatch.setattr(store, "INGEST_BATCH_CHUNKS", 1)  # one article per embedding call
+    s = settings_for(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        store.ingest_into_index([src], s, progress=False, embedder=Interrupted())
+    index = Index.open(s.index_dir, s)  # Ctrl-C during the 4th article: the first three were saved
+    assert len(index.documents) == 3 and len(index.chunks) == len(index.vectors) == len(index.lexical)
+    emb = CountingEmbedder()
+    reports = store.ingest_into_index([src], s, progress=False, embedder=emb)  # running again finishes the job
+    assert sorted(r.status for r in reports) == ["added"] * 3 + ["unchanged"] * 3
+    assert len(Index.open(s.index_dir, s).documents) == 6
