@@ -46,7 +46,7 @@ _UNIT = (r"(?:%|％|‰|个百分点|万亿元|亿元|万元|千元|元|亿美�
          r"微米|纳米|米|倍|万|亿|千|百|个|项|家|名|位|支|场|届|次|件|所|座|条|种|批|户|台|套|篇|部|款|期|轮|类|人|余|多|天|小时|岁|年)")
 _NUMBER_RE = re.compile(
     r"(?P<pre>逾|超过|超|近|约|达到|达|共|累计|总计)?(?P<ord>第)?(?P<num>" + _NUM + r")(?P<mod>余|多)?(?P<mag>万|亿)?(?P<unit>" + _UNIT + r")?"
-    r"(?P<mod2>余|多)?(?P<unit2>[个项家名位支场届次件所座条种批户台套篇部款人元])?")
+    r"(?P<mod2>余|多)?(?P<unit2>[个项家名位支场届次件所座条种批户台套篇部款人元](?![\u4e00-\u9fff]))?")
 _YEAR_RE = re.compile(r"^(19|20)\d{2}$")
 _DATE_RE = re.compile(
     r"(?:(?:19|20)\d{2}\s*年\s*)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*月(?:\s*\d{1,2}\s*(?:日|号)?(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?)?(?:[上下]午|晚|早)?"
@@ -286,10 +286,11 @@ def _title_terms(q: Question, title: str) -> tuple[list[str], list[str]]:
 
 def _en_match(q: Question, text: str, names: Sequence[str]) -> float:
     """English question vs Chinese text: names through pinyin, other content words through their Chinese glosses."""
-    g = gloss_coverage(q.glosses, text) if q.glosses else 0.0
+    groups = list(q.glosses) + list(q.topic_glosses)
+    g = gloss_coverage(groups, text) if groups else 0.0
     zh = [t for t in q.terms if han_count(t)]
     if zh:
-        g = 0.5 * g + 0.5 * coverage(zh, text) if q.glosses else coverage(zh, text)
+        g = 0.5 * g + 0.5 * coverage(zh, text) if groups else coverage(zh, text)
     if names:
         return 0.5 * name_coverage(names, text) + 0.5 * g
     return g

@@ -430,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rag: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `rag ingest --json | head`: the reader went away, not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     # (removed by cleaning) instead of re-reading the whole file in some legacy code page
     text = data.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
-    if bad <= max(2, len(data) // 2000) and _plausible(text):
+    if bad * 500 <= len(data) and _plausible(text):  # at most one bad spot per 500 bytes
         return text, "utf-8"
     from charset_normalizer import from_bytes
 

@@ -93,6 +93,7 @@ class Question:
     ordinal: bool = False  # 第几 (a rank is asked)
     topic: str = ""  # the leading entity / event the question is about
     glosses: list[list[str]] = field(default_factory=list)  # English questions: Chinese words for each content word
+    topic_glosses: list[list[str]] = field(default_factory=list)  # the same for capitalised (name-like) English words
     counted_any: list[str] = field(default_factory=list)  # words any of which must name the counted thing (zh or glosses)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     notes: list[str] = field(default_factory=list)
@@ -291,7 +292,7 @@ def _spells_pinyin(word: str) -> bool:
     return _split_syllables(re.sub(r"[^a-z]", "", word)) is not None
 
 
-def english_glosses(text: str) -> list[list[str]]:
+def english_glosses(text: str, capitalized: bool = False) -> list[list[str]]:
     """For each English content word (not a pinyin-spelled name), the Chinese words CC-CEDICT glosses it with:
     "R&D spending share" -> [[研发, ...], [开支, 支出, ...], [份额, ...]]. Used to match English questions to Chinese text."""
     out: list[list[str]] = []
@@ -307,6 +308,8 @@ def english_glosses(text: str) -> list[list[str]]:
         else:
             if lw in _EN_FUNCTION or len(lw) < 3 or (w[:1].isupper() and idx > 0 and _spells_pinyin(lw)):
                 continue  # names spelled in pinyin (Xining, Zhongguangxue) are matched through pinyin instead
+            if (w[:1].isupper() and idx > 0) != capitalized:
+                continue  # capitalised words name the topic (High-tech Zone), the others are what is asked
             zh = _en_lookup(lw)
         if zh:
             out.append(zh)
@@ -633,8 +636,10 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
     kind = turn.kind if rewritten else detect_kind(normalized, language)
     glosses: list[list[str]] = []
     counted_glosses: list[list[str]] = []
+    topic_glosses: list[list[str]] = []
     if language == "en":
         glosses = english_glosses(simplified)
+        topic_glosses = english_glosses(simplified, capitalized=True)
         m = re.search(r"\bhow many\s+(?:of\s+the\s+)?([A-Za-z][A-Za-z\-]+)", simplified, re.I)
         counted_glosses = english_glosses(m.group(1).lower()) if m else []
         terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
@@ -647,6 +652,6 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         notes.append(f"Follow-up rewritten as: {standalone}")
     return Question(original=question if isinstance(question, str) else str(question), normalized=normalized,
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
-                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses,
+                    classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, topic_glosses=topic_glosses,
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
                     rewritten=rewritten, notes=notes)

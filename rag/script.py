@@ -37,10 +37,12 @@ def detect_script(text: str, simplified: str | None = None) -> str:
     Text with no Han characters is reported as 'simplified' (callers check `han_count` for language).
     `simplified` may pass `to_simplified(text)` when the caller has it already (saves a conversion).
     """
+    simp = to_simplified(text) if simplified is None else simplified
+    if simp == text:
+        return "simplified"  # nothing to convert (also covers text without Han characters)
     n = han_count(text)
     if n == 0:
         return "simplified"
-    simp = to_simplified(text) if simplified is None else simplified
     changed = sum(map(operator.ne, text, simp))
     # a single shared character (e.g. 著, 乾) can flip; require a few, relative to length
     return "traditional" if changed >= max(1, round(0.02 * n)) and changed / n >= 0.01 else "simplified"
