@@ -599,11 +599,16 @@ def score_answer(case: QACase, answer: Answer, gold_doc_id: str | None, mode: st
 
 
 def summarize_qa(outcomes: Sequence[QAOutcome]) -> dict[str, dict[str, float]]:
-    """Per question kind and `overall`: n, answer accuracy (answerable), not-found accuracy (unanswerable), citation precision
+    """Per question kind, for English (`lang:en`) and traditional-script questions, and `overall`: n, answer accuracy (answerable), not-found accuracy (unanswerable), citation precision
     (micro-averaged over the citations of answered questions with a gold article) and latency p50/p95 (ms)."""
     groups: dict[str, list[QAOutcome]] = {}
     for o in outcomes:
         groups.setdefault(o.case.kind, []).append(o)
+    for o in outcomes:  # cross-cutting groups: English and traditional-script questions
+        if o.case.lang != "zh":
+            groups.setdefault(f"lang:{o.case.lang}", []).append(o)
+        elif detect_script(o.case.question) == "traditional":
+            groups.setdefault("traditional", []).append(o)
     groups["overall"] = list(outcomes)
     table: dict[str, dict[str, float]] = {}
     for kind, outs in groups.items():
