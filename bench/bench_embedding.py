@@ -170,10 +170,10 @@ def main() -> int:
             print(f"  {label:<32} {vname}: R@1 {res[vname]['R@1']:.3f}  R@5 {res[vname]['R@5']:.3f}  "
                   f"MRR@10 {res[vname]['MRR@10']:.3f}   ({len(paras)} paragraphs, {len(qs)} questions, "
                   f"{len(paras) / dt:.1f} paragraphs/s)")
-        drops += [res["fp32"][k] - res["int8"][k] for k in ("R@1", "R@5")]
-    worst = max(drops) * 100
+        drops += [(round((res["fp32"][k] - res["int8"][k]) * 100, 6), f"{label} {k}") for k in ("R@1", "R@5")]
+    worst, where = max(drops)
     verdict = "int8 qualifies as default" if worst < 1.0 else "keep float32 as default"
-    print(f"\n  largest Recall drop fp32 -> int8: {worst:.1f} points -> {verdict} (rule: < 1 point)")
+    print(f"\n  largest Recall drop fp32 -> int8: {worst:.1f} points ({where}) -> {verdict} (rule: < 1 point)")
     return 0
 
 

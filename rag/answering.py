@@ -57,6 +57,8 @@ _PLACE_RE = re.compile(
     r"(?:在|于|地点[为是：:]?|位于|落户|来到|走进)(?P<place>[^，,。；;！？!?、\s“”\"]{2,28}?)"
     r"(?=举办|举行|召开|开幕|闭幕|落幕|启动|开展|进行|成立|揭牌|亮相|落地|开园|开业|隆重|盛大|成功|顺利|[，,。；;]|$)")
 _ENUM_RE = re.compile(r"[^，,。；;！？!?、：:“”\s]{2,30}(?:、[^，,。；;！？!?、：:“”\s]{2,30}){1,}")
+_COUNT_CLASSIFIERS = set("个项家名位支场届次件所座条种批户台套篇部款人")  # measure words of counted things (not 元, %, 万)
+_GENERIC_CLASSIFIERS = set("个种次")  # too generic to say what was counted
 _NAME_POS = {"nr", "nrfg", "nrt", "nz", "ng"}
 _BOUNDARY_CHARS = set("，,。；;！？!?：:、\n（）()“”\"《》【】")
 _NEGATION = re.compile(r"没有|未|不是|并非|无|不")
@@ -196,6 +198,8 @@ class Span:
     local: float
     answer: str  # the short answer text (simplified) built around the span
     total: float = 0.0
+    counts: str = ""  # number spans: how the number was matched to the asked thing ("noun" | "measure" | "verb" | "")
+    figure: str = ""  # number spans: the number with its unit, whole words ("59个", "11280万元")
 
 
 @dataclass
@@ -418,10 +422,10 @@ def _numbers(simp: str) -> list[re.Match]:
 
 
 def _counted_after(simp: str, end: int) -> str:
-    """The noun right after a number's unit ("59个项目合作协议" -> "项目合作协议")."""
-    rest = simp[end:end + 16]
+    """The noun right after a number's unit ("59个项目合作协议" -> "项目合作协议"), in whole jieba words of its clause."""
+    _, hi = _clause_bounds(simp, end, end)
     noun = ""
-    for w, f in pos_tokens(rest):
+    for w, f in pos_tokens(simp[end:hi]):
         if f[:1] in ("n", "j") or f in ("vn", "nz", "b") or (noun and f == "an"):
             noun += w
             if len(noun) >= 8:
@@ -431,9 +435,63 @@ def _counted_after(simp: str, end: int) -> str:
     return noun
 
 
+def _token_bounds(text: str) -> set[int]:
+    """Offsets where jieba words start or end."""
+    from rag.question import _jieba
+
+    jieba, _ = _jieba()
+    out = {0, len(text)}
+    for _, a, b in jieba.tokenize(text):
+        out.update((a, b))
+    return out
+
+
+def _word_end(simp: str, m: re.Match, bounds: set[int]) -> int:
+    """The end of a number match cut back to a word boundary, so a unit never takes the first character of the next
+    word (the 项 of 项目); the number itself is kept whole."""
+    ends = [m.end()] + [m.end(g) for g in ("mod2", "unit", "mag", "mod", "num") if m.group(g)]
+    for e in ends:
+        if e in bounds:
+            return e
+    return m.end("num")
+
+
+def _verbs(text: str) -> list[str]:
+    return [w for w, f in pos_tokens(text) if f.startswith("v") and han_count(w) == len(w)]
+
+
+def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> str:
+    """How a number in a sentence counts the thing a count question asks for, or "" when it does not:
+    "noun"    the counted noun sits with the number (59个项目合作协议 for 多少个项目);
+    "measure" the number closes its phrase with a specific measure word that heads the counted noun
+              (合作协议8项 for 多少个项目: 项 ~ 项目; 个 is too generic);
+    "verb"    the number closes its phrase with a measure word and its clause has the question's counting verb
+              (簽訂…8項 for 签了多少个项目: 签 ~ 签订, compared in simplified script)."""
+    asked = q.counted_any
+    if not asked:
+        return ""
+    if any(c in after + seg for c in asked):
+        return "noun"
+    if after:  # the number names a different thing of its own (64家企业)
+        return ""
+    measure = m.group("unit2") or m.group("unit") or ""
+    if measure not in _COUNT_CLASSIFIERS:
+        return ""  # 元 / % / 万: an amount, not a count
+    if q.classifier and q.classifier not in _GENERIC_CLASSIFIERS and q.classifier != measure:
+        return ""  # 几家 is not answered by 8项
+    if measure not in _GENERIC_CLASSIFIERS and any(c.startswith(measure) for c in asked):
+        return "measure"
+    if q.verb and q.classifier:
+        clo, chi = _clause_bounds(simp, m.start(), m.end())
+        if any(w.startswith(q.verb) or q.verb.startswith(w) for w in _verbs(simp[clo:chi])):
+            return "verb"
+    return ""
+
+
 def extract_number(q: Question, s: Sentence) -> list[Span]:
     out: list[Span] = []
     qnums = set(re.findall(r"\d+(?:\.\d+)?", q.simplified))
+    bounds = _token_bounds(s.simp)
     for m in _numbers(s.simp):
         num = m.group("num")
         if num in qnums:
@@ -456,26 +514,33 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             local += 0.5 if m.group("ord") else -0.5
         elif m.group("ord"):
             local -= 0.2
+        counts = counts_asked(q, s.simp, m, after, seg)
         if q.counted_any:
-            near = after + seg
-            if any(c in near for c in q.counted_any):
-                local += 0.6
+            if counts:
+                local += 0.6 if counts == "noun" else 0.5
             else:
                 local -= 0.2 if any(c[:2] in seg for c in q.counted_any) else 0.8
         elif q.focus:
             local += 0.4 * coverage(_focus_terms(q), seg)
         if not unit:
             local -= 0.3  # a bare number says little
+        if q.language == "en":  # English grammar: "how many" counts things, "how much" asks an amount or a share
+            measure = m.group("unit2") or m.group("unit") or ""
+            if re.search(r"\bhow much\b", q.simplified, re.I) and measure in _COUNT_CLASSIFIERS:
+                local -= 0.5
+            elif re.search(r"\bhow many\b", q.simplified, re.I) and re.search(r"[元%％‰]", unit):
+                local -= 0.5
         if "%" in unit or "％" in unit:
             if re.search(r"比|率|增长|增速|百分|percent|share|rate", q.simplified, re.I):
                 local += 0.3
         if s.simp[max(0, a - 1):a] == "从" and re.search(r"[到至]", s.simp[b:b + 8]):
             local -= 0.3  # 从6%提升到8.5%: the starting value is not the figure asked for
         local -= 0.01 * (a / max(1, len(s.simp)))
+        b = _word_end(s.simp, m, bounds)
         span_text = s.simp[a:b]
-        if after and len(after) >= 2:
+        if after and len(after) >= 2 and b == m.end():
             span_text += after
-        out.append(Span(s, span_text, a, b, local, _clause_answer(s.simp, a, b)))
+        out.append(Span(s, span_text, a, b, local, _clause_answer(s.simp, a, b), counts=counts, figure=s.simp[a:b]))
     return out
 
 
@@ -650,6 +715,9 @@ def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float
     s = span.sentence
     h = hits[s.hit]
     title = h.chunk.title or ""
+    sent = s.simp
+    if span.counts in ("measure", "verb"):  # the number was matched to the counted thing through its measure word/verb
+        sent += "\n" + " ".join(q.counted_any)
     ctx = to_simplified(title) + "\n" + (h.chunk.text_simplified or to_simplified(h.chunk.text))
     if q.language == "en":
         names = english_names(q)
@@ -657,10 +725,10 @@ def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float
         groups = q.glosses
         t = to_simplified(title)
         asked = [g for g in groups if not any(z in t for z in g)] or groups
-        sent_cov = gloss_coverage(asked, s.simp) if asked else 0.0
+        sent_cov = gloss_coverage(asked, sent) if asked else 0.0
         return sent_cov, ncov, ncov
     _, asked = _title_terms(q, title)
-    sent_cov = coverage(asked or q.terms, s.simp)
+    sent_cov = coverage(asked or q.terms, sent)
     pass_cov = coverage(q.terms, ctx)
     return sent_cov, pass_cov, 1.0
 
@@ -694,6 +762,9 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
                 cands.append(sp)
     if not cands:
         return Extraction(False, None, ranked, 0.0, f"no {q.kind} answer in the best sentences")
+    if q.language == "en" and english_names(q):  # the names an English question gives are hard constraints: prefer
+        named = [c for c in cands if _support(q, hits, c)[2] >= 0.99]  # spans from passages that spell all of them
+        cands = named or cands
     best = max(cands, key=lambda c: c.total)
     sent_cov, pass_cov, name_cov = _support(q, hits, best)
     if q.language == "en":
@@ -705,7 +776,7 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
         support = 0.5 * sent_cov + 0.5 * pass_cov
         ok = pass_cov >= threshold and sent_cov >= SENT_TERM_THRESHOLD
         reason = "" if ok else f"question terms covered: passage {pass_cov:.2f}, sentence {sent_cov:.2f}"
-        if ok and q.kind == "number" and q.counted and q.counted not in best.sentence.simp:
+        if ok and q.kind == "number" and q.counted and q.counted not in best.sentence.simp and not best.counts:
             ok, reason = False, f"no number counts {q.counted}"
     if ok and best.local < -0.5:
         ok, reason = False, "the typed answer does not match the question"
@@ -748,6 +819,77 @@ def not_found_text(q: Question) -> str:
     return _render(text, q.language)
 
 
+_CN_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SCALES = {"十": 10, "百": 100, "千": 1000}
+_MAGNITUDES = (("万亿", 10 ** 12), ("亿", 10 ** 8), ("万", 10 ** 4), ("千", 10 ** 3), ("百", 100))
+_EN_UNITS = {"元": "yuan", "美元": "US dollars", "%": "%", "％": "%", "‰": "‰", "个百分点": "percentage points",
+             "人次": "person-times", "人": "people", "名": "people", "位": "people", "户": "households", "吨": "tonnes",
+             "亩": "mu", "平方公里": "km²", "平方米": "m²", "公里": "km", "千米": "km", "米": "m", "微米": "μm", "纳米": "nm",
+             "倍": "times", "岁": "years old", "年": "years", "天": "days", "小时": "hours"}
+_EN_APPROX = {"逾": "over", "超过": "over", "超": "over", "近": "nearly", "约": "about"}
+
+
+def _cn_int(text: str) -> int | None:
+    """A Chinese numeral below 10,000 as an int (五 -> 5, 十二 -> 12, 三百零五 -> 305); None if it is not one."""
+    total, digit = 0, None
+    for ch in text:
+        if ch in _CN_VALUES:
+            digit = _CN_VALUES[ch]
+        elif ch in _CN_SCALES:
+            total += (1 if digit is None else digit) * _CN_SCALES[ch]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
+
+
+def _en_amount(value: float) -> str:
+    for size, word in ((10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million")):
+        if value >= size:
+            return f"{value / size:,.4g} {word}"
+    return f"{value:,.10g}"
+
+
+def english_figure(figure: str) -> str:
+    """A Chinese figure in English ("11280万元" -> "112.8 million yuan", "30万人" -> "300,000 people", "8项" -> "8",
+    "第6" -> "No. 6"); "" when it cannot be read (the caller then quotes the Chinese as is)."""
+    m = _NUMBER_RE.fullmatch(figure.strip())
+    if not m:
+        return ""
+    num = m.group("num").replace(",", "")
+    unit = (m.group("mag") or "") + (m.group("unit") or "")
+    scale = 1
+    for zh, size in _MAGNITUDES:
+        if unit.startswith(zh) and not (zh in ("千", "百") and unit in ("千米", "千元")):
+            scale, unit = size, unit[len(zh):]
+            break
+    parts = re.split(r"\s*[-~～—至到]\s*", num)
+    values: list[float] = []
+    for part in parts:
+        if re.fullmatch(r"\d+(?:\.\d+)?", part):
+            values.append(float(part))
+        elif (v := _cn_int(part)) is not None:
+            values.append(float(v))
+        else:
+            return ""
+    text = "-".join(_en_amount(v * scale) if scale > 1 else f"{v:,.10g}" for v in values)
+    unit2 = m.group("unit2") or ""
+    en_unit = _EN_UNITS.get(unit, _EN_UNITS.get(unit2, "") if not unit or unit in _COUNT_CLASSIFIERS else None)
+    if en_unit is None:  # a unit we cannot name in English
+        return ""
+    if en_unit in ("%", "‰"):
+        text += en_unit
+    elif en_unit:
+        text += " " + en_unit
+    if m.group("ord"):
+        text = "No. " + text
+    if m.group("mod") or m.group("mod2"):
+        text = "more than " + text
+    elif m.group("pre") in _EN_APPROX:
+        text = f"{_EN_APPROX[m.group('pre')]} {text}"
+    return text
+
+
 _EN_LEAD = {"number": "The figure is {x}", "who": "The person is {x}", "when": "The date is {x}", "where": "The place is {x}",
             "list": "They are: {x}", "yesno": "The articles say", "what": "The articles say"}
 
@@ -758,7 +900,11 @@ def compose(q: Question, span: Span) -> str:
     if q.kind == "yesno" and q.language != "en":
         body = ("不是。" if _NEGATION.search(span.sentence.simp) and False else "是的。") + body
     if q.language == "en":
-        lead = _EN_LEAD.get(q.kind, "The articles say").format(x=span.text)
+        x = span.text
+        if q.kind == "number" and span.figure and (en := english_figure(span.figure)):
+            converted = re.search(r"[万亿]", span.figure) or not re.search(r"\d", span.figure)
+            x = f"{en} ({span.figure})" if converted else en  # a converted figure shows the Chinese beside it
+        lead = _EN_LEAD.get(q.kind, "The articles say").format(x=x)
         if q.kind in ("yesno", "what"):
             return f"{lead}: {body}"
         return f"{lead}. According to the article: {body}"

@@ -95,6 +95,7 @@ class Question:
     glosses: list[list[str]] = field(default_factory=list)  # English questions: Chinese words for each content word
     topic_glosses: list[list[str]] = field(default_factory=list)  # the same for capitalised (name-like) English words
     counted_any: list[str] = field(default_factory=list)  # words any of which must name the counted thing (zh or glosses)
+    verb: str = ""  # number questions: the verb doing the counting, 签 in 签了多少个项目 ("" for 有/是/达 and English)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     notes: list[str] = field(default_factory=list)
 
@@ -368,6 +369,25 @@ def _counted_noun(simplified: str) -> str:
         if w in _STOP or not re.search(r"[\u3400-\u9fff\w]", w):
             return ""
         if f[:1] in ("n", "j") or f in ("vn", "nz", "eng"):
+            return w
+        return ""
+    return ""
+
+
+_LIGHT_VERBS = {"是", "有", "为", "达", "达到", "约", "占", "共计", "累计", "总计", "进行", "会", "能", "要", "可", "可以", "成为"}
+_VERB_GAP = {"了", "过", "着", "共", "一共", "总共", "都", "还", "又", "已", "已经", "共计", "累计", "总计"}
+
+
+def counting_verb(simplified: str) -> str:
+    """The verb just before 多少/几 in a number question ("南阳站签了多少个项目" -> "签"; "一共签订了几个" -> "签订");
+    "" when that verb only links (有/是/达) or there is none."""
+    m = _NUM_Q.search(simplified)
+    if not m:
+        return ""
+    for w, f in reversed(pos_tokens(simplified[: m.start()])):
+        if w in _VERB_GAP:
+            continue
+        if f.startswith("v") and f != "vn" and w not in _LIGHT_VERBS and han_count(w) == len(w):
             return w
         return ""
     return ""
@@ -648,10 +668,11 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         terms = content_terms(simplified)
         clf, focus, ordinal = question_focus(simplified, kind)
         counted = _counted_noun(simplified) if kind == "number" else ""
+    verb = counting_verb(simplified) if language != "en" and kind == "number" else ""
     if rewritten:
         notes.append(f"Follow-up rewritten as: {standalone}")
     return Question(original=question if isinstance(question, str) else str(question), normalized=normalized,
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
                     classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, topic_glosses=topic_glosses,
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
-                    rewritten=rewritten, notes=notes)
+                    verb=verb, rewritten=rewritten, notes=notes)

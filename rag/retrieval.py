@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rag.errors import InputError
+from rag.errors import InputError, RagError
 from rag.lexical import top_k as _top_k
 from rag.records import Chunk, Hit
 from rag.script import fold_width, to_simplified
@@ -186,6 +186,8 @@ class Retriever:
         (`dense`, `dense_rank`, `lexical`, `lexical_rank`), and `lexical_coverage` (BM25 / best possible)."""
         if mode not in MODES:
             raise InputError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode != "lexical" and self.embedder is None:
+            raise RagError(f"{mode} retrieval needs an embedder (Retriever(index, get_embedder(settings)))")
         if not isinstance(question, str) or not question.strip():
             raise InputError("the question is empty")
         question = question.strip()[:MAX_QUERY_CHARS]
