@@ -59,6 +59,7 @@ _PLACE_RE = re.compile(
 _ENUM_RE = re.compile(r"[^，,。；;！？!?、：:“”\s]{2,30}(?:、[^，,。；;！？!?、：:“”\s]{2,30}){1,}")
 _COUNT_CLASSIFIERS = set("个项家名位支场届次件所座条种批户台套篇部款人")  # measure words of counted things (not 元, %, 万)
 _GENERIC_CLASSIFIERS = set("个种次")  # too generic to say what was counted
+_CLASS_CLASSIFIERS = set("家名位人所座户")  # say what kind of thing was counted (organisations, people, buildings...)
 _NAME_POS = {"nr", "nrfg", "nrt", "nz", "ng"}
 _BOUNDARY_CHARS = set("，,。；;！？!?：:、\n（）()“”\"《》【】")
 _NEGATION = re.compile(r"没有|未|不是|并非|无|不")
@@ -427,9 +428,9 @@ def _counted_after(simp: str, end: int) -> str:
     noun = ""
     for w, f in pos_tokens(simp[end:hi]):
         if f[:1] in ("n", "j") or f in ("vn", "nz", "b") or (noun and f == "an"):
-            noun += w
-            if len(noun) >= 8:
+            if noun and len(noun) + len(w) > 8:
                 break
+            noun += w
         else:
             break
     return noun
@@ -466,7 +467,8 @@ def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> s
     "measure" the number closes its phrase with a specific measure word that heads the counted noun
               (合作协议8项 for 多少个项目: 项 ~ 项目; 个 is too generic);
     "verb"    the number closes its phrase with a measure word and its clause has the question's counting verb
-              (簽訂…8項 for 签了多少个项目: 签 ~ 签订, compared in simplified script)."""
+              (簽訂…8項 for 签了多少个项目: 签 ~ 签订, compared in simplified script); not when the measure word
+              itself says another kind of thing was counted (签约企业12家: 家 counts organisations)."""
     asked = q.counted_any
     if not asked:
         return ""
@@ -481,7 +483,7 @@ def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> s
         return ""  # 几家 is not answered by 8项
     if measure not in _GENERIC_CLASSIFIERS and any(c.startswith(measure) for c in asked):
         return "measure"
-    if q.verb and q.classifier:
+    if q.verb and q.classifier and (measure not in _CLASS_CLASSIFIERS or measure == q.classifier):
         clo, chi = _clause_bounds(simp, m.start(), m.end())
         if any(w.startswith(q.verb) or q.verb.startswith(w) for w in _verbs(simp[clo:chi])):
             return "verb"
@@ -506,8 +508,11 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
         local = 0.6 * _local_terms(q, seg) + 0.4 * _local_terms(q, clause)
         clf = q.classifier
         if clf:
+            measure = m.group("unit2") or m.group("unit") or ""
             if clf in unit:
                 local += 0.6
+            elif clf in _GENERIC_CLASSIFIERS and measure in _COUNT_CLASSIFIERS:
+                pass  # 多少个 is answered by any measure word of a count (8项, 6家)
             elif unit and clf not in ("元", "人"):
                 local -= 0.3
         if q.ordinal:
@@ -716,9 +721,10 @@ def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float
     h = hits[s.hit]
     title = h.chunk.title or ""
     sent = s.simp
-    if span.counts in ("measure", "verb"):  # the number was matched to the counted thing through its measure word/verb
-        sent += "\n" + " ".join(q.counted_any)
     ctx = to_simplified(title) + "\n" + (h.chunk.text_simplified or to_simplified(h.chunk.text))
+    if span.counts in ("measure", "verb"):  # the number was tied to the counted thing by its measure word or verb
+        sent += "\n" + " ".join(q.counted_any)
+        ctx += "\n" + " ".join(q.counted_any)
     if q.language == "en":
         names = english_names(q)
         ncov = name_coverage(names, ctx) if names else 1.0
@@ -765,6 +771,9 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
     if q.language == "en" and english_names(q):  # the names an English question gives are hard constraints: prefer
         named = [c for c in cands if _support(q, hits, c)[2] >= 0.99]  # spans from passages that spell all of them
         cands = named or cands
+    elif q.language != "en":  # prefer spans from passages that are about the question (its terms covered, with the title)
+        about = [c for c in cands if _support(q, hits, c)[1] >= threshold]
+        cands = about or cands
     best = max(cands, key=lambda c: c.total)
     sent_cov, pass_cov, name_cov = _support(q, hits, best)
     if q.language == "en":

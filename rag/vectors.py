@@ -11,10 +11,11 @@ llama-index store does delete and filter, so it is used as is.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -39,6 +40,20 @@ class VectorStore(Protocol):
     def save(self, folder: Path) -> dict: ...
     def commit(self) -> None: ...
     def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run a single-query FAISS search on one OpenMP thread: on 2 busy cores, OpenMP's waiting threads made a flat
+    search of 100k vectors 3x slower (92 ms against 31 ms, bench/bench_index.py); building keeps all threads."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _as_ids(ids) -> np.ndarray:
@@ -151,11 +166,9 @@ class FaissVectors:
         if k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         if allowed is None:
-            if self.approximate:
-                params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 2 * k))
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 2 * k)) if self.approximate else None
+            with _one_thread():
                 D, I = self.index.search(q, k, params=params)
-            else:
-                D, I = self.index.search(q, k)
         elif self.approximate and len(allowed) <= EXACT_SUBSET:
             rows = np.flatnonzero(np.isin(self._ids(), allowed))
             scores = self._matrix()[rows] @ q[0]
@@ -167,7 +180,8 @@ class FaissVectors:
                 params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, 2 * k))
             else:
                 params = faiss.SearchParameters(sel=sel)
-            D, I = self.index.search(q, k, params=params)
+            with _one_thread():
+                D, I = self.index.search(q, k, params=params)
         ok = I[0] >= 0
         return I[0][ok].astype(np.int64), D[0][ok].astype(np.float32)
 

@@ -59,6 +59,32 @@ def test_number_context_picks_the_right_figure():
     assert "8项" in ask("南阳站签了几项？").text
 
 
+def test_count_matches_measure_word_or_verb_when_the_noun_is_elsewhere():
+    """合作協議8項 answers 签了多少个项目 (项 heads 项目; 簽訂 ~ 签): a general tie between number and question, in
+    either script; a number that names a different thing, or an amount, is not a count of projects."""
+    trad = ("南陽站活動舉辦", "活動現場,高校帶著科技成果進行發布,現場共簽訂科技轉化合作協議8項。")
+    for question in ("南阳站签了多少个项目？", "南阳站有多少项目？", "南陽站簽了幾個項目？"):
+        a = ask(question, _hits(trad, XINING))
+        assert a.found and "8" in a.text and a.citations[0].doc_id == "d0", (question, a.text)
+    ex = extract(analyze("南阳站签了多少个项目？"), _hits(trad), None)
+    assert ex.span is not None and ex.span.counts in ("measure", "verb")
+    # the verb alone does not tie a number that counts something else, nor an amount
+    other = ("南阳站活动举办", "活动现场共签约企业12家,签约金额3亿元。")
+    assert not ask("南阳站签了多少个项目？", _hits(other)).found
+    assert not ask("南阳站的主办方花了多少宣传费？", _hits(trad)).found
+
+
+def test_english_figures_read_in_english():
+    from rag.answering import english_figure
+
+    assert english_figure("11280万元") == "112.8 million yuan"
+    assert english_figure("超30万人") == "over 300,000 people"
+    assert english_figure("8项") == "8" and english_figure("第6") == "No. 6" and english_figure("五场") == "5"
+    assert english_figure("24.7%") == "24.7%" and english_figure("12-13个") == "12-13"
+    a = ask("How much money was signed at the Xining conference?")
+    assert a.found and a.text.startswith("The figure is 112.8 million yuan (11280万元).")
+
+
 def test_who_gives_the_person_with_role():
     a = ask("西宁市长是谁？")
     assert a.found and a.kind == "who" and "张晓容" in a.text and "市长" in a.text

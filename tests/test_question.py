@@ -67,6 +67,15 @@ def test_number_focus_names_the_counted_thing():
     assert q.counted == "宣传费"
 
 
+def test_counting_verb():
+    from rag.question import counting_verb
+
+    assert counting_verb("南阳站签了多少个项目") == "签"
+    assert counting_verb("南阳站一共签订了几个项目") == "签订"
+    assert counting_verb("创新港路演大会有多少个项目获得了投资") == ""  # 有 only links
+    assert analyze("How many projects were signed?").verb == ""
+
+
 def test_followup_chain_rewrites_from_history():
     h: list[tuple[str, str]] = []
     first = analyze("西宁对接会签了多少个项目？", h)
