@@ -298,6 +298,7 @@ class CachedEmbedder:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npy")
             with os.fdopen(fd, "wb") as f:
                 np.save(f, arr)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, target)
 
     def _encode(self, kind: str, texts: list[str], compute) -> np.ndarray:
@@ -462,6 +463,8 @@ def run_retrieval(index: Any, embedder: Any, settings: Settings, cases: list[Ret
     rows: dict[str, dict[str, float]] = {}
     misses: dict[str, list[tuple[str, str]]] = {}
     top_k = max(max(KS), MRR_AT)
+    if isinstance(embedder, CachedEmbedder) and any(m != "lexical" for m, _ in runs):
+        prewarm_queries(embedder, [c.question for c in cases], progress=progress)
     for mode, overrides in runs:
         label = variant_label(overrides, mode)
         retriever = Retriever(index, embedder, replace(settings, **overrides))
@@ -475,7 +478,23 @@ def run_retrieval(index: Any, embedder: Any, settings: Settings, cases: list[Ret
                 missed.append((case.question, (ranked[0].title or ranked[0].text[:30]) if ranked else "(nothing)"))
         rows[label] = retrieval_metrics(ranks)
         misses[label] = missed
+        if isinstance(embedder, CachedEmbedder):
+            embedder.save()
     return rows, misses
+
+
+def prewarm_queries(embedder: CachedEmbedder, questions: list[str], batch: int = 64, progress: bool = True) -> None:
+    """Embed all questions in batches up front (far faster than one by one). The text is prepared the way
+    `Retriever` prepares a query for the embedder (strip, cut, width fold, t2s); if that ever differs, the
+    retriever simply embeds its own text: only speed depends on this, never the result."""
+    from tqdm import tqdm
+
+    from rag.retrieval import MAX_QUERY_CHARS
+
+    texts = list(dict.fromkeys(to_simplified(fold_width(q.strip()[:MAX_QUERY_CHARS])) for q in questions))
+    for i in tqdm(range(0, len(texts), batch), desc="embedding questions", unit="batch", disable=not progress, leave=False):
+        embedder.encode_queries(texts[i : i + batch])
+    embedder.save()
 
 
 def _build_index(docs: list[Document], chunks: list[Chunk], embedder: Any, settings: Settings, where: Path,

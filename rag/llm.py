@@ -251,8 +251,8 @@ _LOAD_LOCK = threading.Lock()  # one assembly/load at a time when several thread
 
 
 @lru_cache(maxsize=2)
-def _load_local(path: str, n_ctx: int) -> LocalLLM:
-    return LocalLLM(Path(path), n_ctx=n_ctx)
+def _load_local(path: str, n_ctx: int, n_threads: int) -> LocalLLM:
+    return LocalLLM(Path(path), n_ctx=n_ctx, n_threads=n_threads or None)
 
 
 def get_llm(settings: Settings, mode: str | None = None, progress: bool = True) -> LLM | None:
@@ -270,7 +270,7 @@ def get_llm(settings: Settings, mode: str | None = None, progress: bool = True) 
         raise RagError(f"LLM mode needs llama-cpp-python ({e}). Install it with: {INSTALL_HINT}, "
                        f"or set RAG_LLM_URL to an OpenAI-compatible endpoint.") from e
     with _LOAD_LOCK:
-        return _load_local(str(install(settings, progress=progress)), N_CTX)
+        return _load_local(str(install(settings, progress=progress)), N_CTX, settings.llm_threads)
 
 
 # --------------------------------------------------------------------------------------------------------------------

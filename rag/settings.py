@@ -49,6 +49,7 @@ class Settings:
     llm_url: str = ""  # OpenAI-compatible endpoint; empty = bundled local GGUF when answer_mode == "llm"
     llm_model: str = "qwen2.5-coder-1.5b-instruct"
     llm_api_key: str = ""  # for endpoints that need one (RAG_LLM_API_KEY)
+    llm_threads: int = 0  # threads for the local GGUF model; 0 = all cores
     not_found_threshold: float = 0.6  # share of the question's content terms (IDF-weighted) the passage+title must cover
     answer_passages: int = 6  # passages retrieved for the answerer (the cited ones are the sentences it uses)
     max_question_chars: int = 500  # longer questions are cut (with a note), never rejected
