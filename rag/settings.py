@@ -87,4 +87,5 @@ class Settings:
                 env[f.name] = Path(raw)
             else:
                 env[f.name] = raw
-        return replace(s, **env, **{k: v for k, v in overrides.items() if v is not None})
+        env.update({k: v for k, v in overrides.items() if v is not None})  # explicit overrides win over the environment
+        return replace(s, **env)
