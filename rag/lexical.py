@@ -91,28 +91,47 @@ def _split_syllables(word: str) -> list[str] | None:
     return best[n]
 
 
-def _base_tokens(text: str) -> list[str]:
+def _keep(tok: str) -> bool:
+    if not tok or tok in ZH_STOPWORDS or tok in _english_stopwords():
+        return False
+    if not any(ch.isalnum() for ch in tok):  # punctuation, symbols
+        return False
+    return not (len(tok) == 1 and tok.isascii() and tok.isalpha())  # stray Latin letters (R&D -> r, d)
+
+
+def _segment(text: str) -> tuple[list[str], list[str]]:
+    """(search-mode tokens kept, all precise words) of the normalised text, from one jieba pass.
+
+    Search mode is jieba's own `cut_for_search` rule: each precise word, preceded by its 2- and 3-character parts that
+    are dictionary words (科技成果 -> 科技, 成果, 科技成果).
+    """
     text = _SEP_RE.sub("", _POSSESSIVE_RE.sub("", to_simplified(fold_width(text)))).lower()
-    out = []
-    stop = ZH_STOPWORDS
-    en_stop = _english_stopwords()
-    for tok in _jieba().lcut_for_search(text):
-        tok = tok.strip()
-        if not tok or tok in stop or tok in en_stop:
-            continue
-        if not any(ch.isalnum() for ch in tok):  # punctuation, symbols
-            continue
-        if len(tok) == 1 and tok.isascii() and tok.isalpha():  # stray Latin letters (R&D -> r, d)
-            continue
-        out.append(tok)
-    return out
+    jb = _jieba()
+    freq = jb.dt.FREQ
+    words = [w.strip() for w in jb.lcut(text)]
+    out: list[str] = []
+    for w in words:
+        if len(w) > 2:
+            out.extend(w[i : i + 2] for i in range(len(w) - 1) if freq.get(w[i : i + 2]))
+        if len(w) > 3:
+            out.extend(w[i : i + 3] for i in range(len(w) - 2) if freq.get(w[i : i + 3]))
+        out.append(w)
+    return [t for t in out if _keep(t)], words
+
+
+def _base_tokens(text: str) -> list[str]:
+    return _segment(text)[0]
 
 
 def tokenize(text: str) -> list[str]:
     """Index-side tokens: jieba search-mode words of the simplified, width-folded, lower-cased text without
-    punctuation and stopwords, plus `py:<pinyin>` for every Han word of two or more characters."""
-    toks = _base_tokens(text)
+    punctuation and stopwords, plus `py:<pinyin>` for every Han word of two or more characters and for every pair of
+    adjacent Han words (a name jieba splits, 中|光学 -> `py:zhongguangxue`)."""
+    toks, words = _segment(text)
     extra = [PINYIN_PREFIX + _pinyin(t) for t in toks if len(t) >= 2 and _HAN_RE.match(t)]
+    for a, b in zip(words, words[1:]):
+        if _HAN_RE.match(a) and _HAN_RE.match(b) and len(a) + len(b) <= 4 and _keep(a) and _keep(b):
+            extra.append(PINYIN_PREFIX + _pinyin(a + b))
     return toks + extra
 
 

@@ -4,12 +4,16 @@
     hits = retriever.retrieve("西宁对接会签了多少个项目？", top_k=5, filters=Filters(date_from="2024-01-01"))
 
 Fusion (`settings.fusion`):
-- "convex" (default): `dense_weight * d + lexical_weight * l`, where d is the cosine min-max scaled over the dense
-  candidates and l is the BM25 score divided by the query's best possible BM25 score (the sum of its tokens' idf).
-  l measures how much of the query a passage covers, so a weak lexical side (an English question that only matched
-  a place name through pinyin, or a question whose words are everywhere) counts little on its own, which plain RRF
-  cannot know; see bench/bench_fusion.py for the measured comparison.
+- "convex" (default): `dense_weight * d + lexical_weight * l`. d is the cosine min-max scaled over the dense
+  candidates (best 1, 50th 0). l is the BM25 score divided by the best BM25 score of the query, times a confidence
+  gate `min(1, coverage / 0.2)`, where coverage = best BM25 score / the query's best possible score (sum of its
+  tokens' idf, unknown tokens counted as the rarest). A Chinese question's best passage usually covers 25-65% of it
+  (gate 1); an English question that matched only a place name through pinyin covers a few percent, so its lexical
+  side counts little. Defaults dense_weight 1, lexical_weight 2.
 - "rrf": weighted reciprocal rank fusion, `dense_weight / (rrf_k + rank_d) + lexical_weight / (rrf_k + rank_l)`.
+
+Measured R@1 (DRCD dev 3,524 q / CMRC trial 1,002 q, paragraphs pooled): lexical 0.931 / 0.965, dense 0.774 / 0.946,
+equal-weight RRF 0.862 / 0.968, convex 0.936 / 0.976 (`rag eval retrieval --variant fusion=rrf ...` compares them).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from rag.settings import Settings
 MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("convex", "rrf")
 MAX_QUERY_CHARS = 2000  # longer questions are cut (the embedder reads 512 tokens anyway)
+CONFIDENT_COVERAGE = 0.2  # a lexical match covering this share of the query's best possible BM25 counts fully
 NEAR_DUPLICATE_JACCARD = 0.8  # character 5-gram Jaccard above which two passages count as the same
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -125,12 +130,12 @@ def fuse(c: _Candidates, settings: Settings) -> list[tuple[int, float]]:
     elif settings.fusion == "convex":
         ds = [s for s, _ in c.dense.values()]
         lo, hi = (min(ds), max(ds)) if ds else (0.0, 0.0)
-        span = hi - lo
-        upper = c.lexical_upper if c.lexical_upper > 0 else 1.0
+        lmax = max((s for s, _ in c.lexical.values()), default=0.0)
+        gate = min(1.0, lmax / c.lexical_upper / CONFIDENT_COVERAGE) if lmax > 0 and c.lexical_upper > 0 else 0.0
         for r in rows:
             d = c.dense.get(r)
-            dn = ((d[0] - lo) / span if span > 0 else 1.0) if d else 0.0
-            ln = c.lexical[r][0] / upper if r in c.lexical else 0.0
+            dn = ((d[0] - lo) / (hi - lo) if hi > lo else 1.0) if d else 0.0
+            ln = c.lexical[r][0] / lmax * gate if r in c.lexical else 0.0
             fused[r] = wd * dn + wl * ln
     else:
         raise InputError(f"unknown fusion {settings.fusion!r}: use one of {', '.join(FUSIONS)}")

@@ -36,6 +36,15 @@ def test_english_words_that_spell_pinyin_reach_han_words():
     assert not any(t.startswith("py:") and "chair" in t for t in q)  # "chairman" is not pinyin
 
 
+def test_names_jieba_splits_still_get_their_pinyin():
+    toks = tokenize("中光学集团董事长李智超")
+    assert "中" in toks and "光学" in toks  # jieba splits the company name...
+    assert "py:zhongguangxue" in toks  # ...its adjacent words still give the whole name's pinyin
+    optics = ["光学镜头和光学玻璃的光学性能测试", "光学仪器光学设计"] * 3
+    index = LexicalIndex().build(optics + TEXTS)
+    assert index.search("Zhongguangxue Group chairman", 3)[0][0] == len(optics) + 2
+
+
 def test_english_question_finds_the_chinese_passage_only_through_pinyin():
     index = LexicalIndex().build(TEXTS)
     assert index.search("How many projects were signed in Xining?", 3)[0][0] == 0

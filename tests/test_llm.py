@@ -12,7 +12,7 @@ import pytest
 from rag import llm as llm_mod
 from rag.errors import RagError
 from rag.llm import (GGUF_SHA256, GGUF_SIZE, answer_with_llm, build_messages, get_llm, install, stream_answer_with_llm,
-                     verify)
+                     tidy_citations, verify)
 from rag.records import Citation
 from rag.settings import CORPUS_DIR, Settings
 
@@ -149,6 +149,11 @@ def test_verify_reports_unsupported_claims(answer, bad):
 
 def test_verify_checks_only_the_given_passages():
     assert verify("共签署59个项目合作协议[1]。", ["大会设5场平行论坛。"]) == ["59个"]
+
+
+def test_citation_markers_are_tidied():
+    assert tidy_citations("共签署59个项目合作协议。【1】") == "共签署59个项目合作协议[1]。"
+    assert tidy_citations("59 projects were signed. [1,2]") == "59 projects were signed [1][2]."
 
 
 # ---------------------------------------------------------------------------------------------------- prompt fencing

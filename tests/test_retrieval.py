@@ -116,13 +116,16 @@ def test_bad_input_is_a_clear_error(small):
 
 def test_fusion_rules():
     c = _Candidates(dense={1: (0.9, 1), 2: (0.8, 2), 3: (0.7, 3)}, lexical={3: (10.0, 1), 4: (2.0, 2)}, lexical_upper=10.0)
-    s = Settings()
+    s = dataclasses.replace(Settings(), dense_weight=1.0, lexical_weight=1.0)
     rrf = fuse(c, dataclasses.replace(s, fusion="rrf", rrf_k=60))
     assert rrf[0][0] == 3  # in both lists
-    convex = dict(fuse(c, dataclasses.replace(s, fusion="convex", dense_weight=1.0, lexical_weight=1.0)))
-    assert convex[3] == pytest.approx(0.0 + 1.0) and convex[1] == pytest.approx(1.0) and convex[4] == pytest.approx(0.2)
-    weak = _Candidates(dense=c.dense, lexical={3: (1.0, 1)}, lexical_upper=10.0)  # lexical covers 10% of the query
-    assert fuse(weak, dataclasses.replace(s, fusion="convex"))[0][0] == 1  # a weak lexical match does not win
+    convex = dict(fuse(c, dataclasses.replace(s, fusion="convex")))
+    assert convex[1] == pytest.approx(1.0) and convex[2] == pytest.approx(0.5)  # dense min-max
+    assert convex[3] == pytest.approx(0.0 + 1.0) and convex[4] == pytest.approx(0.2)  # BM25 / best BM25
+    # a lexical match that covers 5% of what the query could match (e.g. only a pinyin place name) is damped
+    weak = _Candidates(dense=c.dense, lexical={3: (0.5, 1)}, lexical_upper=10.0)
+    assert dict(fuse(weak, dataclasses.replace(s, fusion="convex")))[3] == pytest.approx(0.25)
+    assert fuse(weak, dataclasses.replace(s, fusion="convex"))[0][0] == 1
     with pytest.raises(InputError):
         fuse(c, dataclasses.replace(s, fusion="nope"))
 
