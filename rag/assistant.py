@@ -244,26 +244,12 @@ class Assistant:
             top_k: int | None = None) -> Answer:
         """Answer one question. `history`: earlier (question, answer) pairs or {"role","content"} messages;
         `filters`: rag.retrieval.Filters or a dict (source, date_from, date_to, doc_ids); `mode`: "extractive" | "llm"."""
-        t0 = time.perf_counter()
-        mode = (mode or self.settings.answer_mode or "extractive").lower()
-        if mode not in ("extractive", "llm"):
-            raise InputError(f"unknown answer mode {mode!r}: use 'extractive' or 'llm'")
-        q, hits, t_ret = self._prepare(question, history, filters, top_k)
-        t1 = time.perf_counter()
-        ans = self._extractive(q, hits)
-        if mode == "llm":
-            llm, note = self._get_llm(mode)
-            if llm is None:
-                ans.notes.append(note or "LLM mode is not available; showing the extractive answer.")
-            elif hits:
-                from rag.llm import answer_with_llm
-
-                passages = self._llm_passages(hits, ans)
-                result = answer_with_llm(q.standalone, passages, q.language, llm, ans.text)
-                ans = self._apply_llm(q, hits, ans, result)
-        ans.timings = {"retrieve_ms": round(t_ret, 1), "answer_ms": round((time.perf_counter() - t1) * 1000, 1),
-                       "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
-        return ans
+        final: Answer | None = None
+        for piece in self.ask_stream(question, history, filters, mode, top_k):
+            if isinstance(piece, Answer):
+                final = piece
+        assert final is not None  # ask_stream always ends with the Answer
+        return final
 
     def ask_stream(self, question: str, history: History = None, filters: Any = None, mode: str | None = None,
                    top_k: int | None = None) -> Iterator[str | Answer]:
