@@ -118,8 +118,9 @@ def subset(docs: list[Document], chunks: list[Chunk], n: int) -> tuple[list[Docu
 
 def queries(n: int) -> list[str]:
     qs = [c.question for c in ev.load_dev_qa(ev.DEV_QA_PATH)]
-    drcd = ev.subsample(ev.load_squad(ev.DRCD_PATH).cases, max(0, n - len(qs)))
-    return (qs + [c.question for c in drcd])[:n]
+    if n > len(qs):
+        qs += [c.question for c in ev.subsample(ev.load_squad(ev.DRCD_PATH).cases, n - len(qs))]
+    return qs[:n]
 
 
 def timed(fn, qs: list[str]) -> list[float]:

@@ -17,7 +17,7 @@ Public API (used by `rag.assistant`):
     draft_answer(question, passages, language, llm, stream=False) -> str | Iterator[str]
         The raw draft (or its pieces), answering only from `passages` (list[Citation]) in `language`
         ("zh-Hans" | "zh-Hant" | "en"), citing with [n] = Citation.number. NOT_FOUND when the passages do not answer.
-    verify(answer_text, passages) -> list[str]
+    verify(answer_text, passages, question="") -> list[str]
         Claims (numbers with units, dates, names) in the answer that the passages (list[str]) do not support;
         [] = verified.
     answer_with_llm(question, passages, language, llm, extractive_answer) -> LLMResult
@@ -522,25 +522,30 @@ def _latin_names(text: str) -> list[str]:
             if len(r) > 1 or (r and re.sub(r"[^a-z]", "", r[0].lower()) not in _FUNCTION_WORDS)]
 
 
-def _clause_nouns(text: str, pos: int) -> list[str]:
-    """Nouns (jieba tags n*, vn; two or more Han characters) of the clause of `text` around offset `pos`."""
+def _nouns(text: str) -> list[str]:
+    """Nouns (jieba tags n*, vn) of two or more Han characters."""
     import jieba.posseg as pseg
 
-    start = max((m.end() for m in _CLAUSE_END_RE.finditer(text, 0, pos)), default=0)
-    end_match = _CLAUSE_END_RE.search(text, pos)
-    clause = text[start:end_match.start() if end_match else len(text)]
-    words = [w.word for w in pseg.cut(clause)
+    words = [w.word for w in pseg.cut(text)
              if (w.flag.startswith("n") or w.flag == "vn") and re.fullmatch(r"[\u4e00-\u9fff]{2,}", w.word)]
     return list(dict.fromkeys(words))
 
 
-def verify(answer_text: str, passages: Sequence[str]) -> list[str]:
+def _clause_nouns(text: str, pos: int) -> list[str]:
+    """The nouns of the clause of `text` around offset `pos`."""
+    start = max((m.end() for m in _CLAUSE_END_RE.finditer(text, 0, pos)), default=0)
+    end_match = _CLAUSE_END_RE.search(text, pos)
+    return _nouns(text[start:end_match.start() if end_match else len(text)])
+
+
+def verify(answer_text: str, passages: Sequence[str], question: str = "") -> list[str]:
     """Numbers (with unit), dates and names in `answer_text` that `passages` do not support; [] means verified.
 
     Compared in simplified script with numerals normalised (五 -> 5, ５ -> 5, 1,000 -> 1000, 1.128亿 == 11280万).
     A number followed by a measure word must appear with that same measure word (59个 is not supported by 59家), in a
     passage sentence that also holds most nouns of the answer's clause around it (花了11280万元的宣传费 is not supported
-    by 签约总资金11280万元).
+    by 签约总资金11280万元). When the clause names fewer than two things (a bare "11280万元。"), the nouns of `question`
+    are added: the number must be about what was asked.
     Citation markers like [1] are not claims.
     """
     answer = normalize_numbers(to_simplified(_CITE_RE.sub(" ", answer_text or "")))
@@ -548,6 +553,7 @@ def verify(answer_text: str, passages: Sequence[str]) -> list[str]:
     source_lower = source.lower()
     sentences = [(source[a:b], _numbers(source[a:b])) for a, b in split_sentences(source)]
     have_dates = {(mo, d) for _, mo, d in _dates(source)}
+    question_nouns = _nouns(normalize_numbers(to_simplified(question))) if question else []
     bad: list[str] = []
 
     for n in _numbers(answer):
@@ -562,6 +568,8 @@ def verify(answer_text: str, passages: Sequence[str]) -> list[str]:
             continue
         # the number must also be about the same things: most nouns of its clause occur in a sentence that has it
         nouns = _clause_nouns(answer, n.start)
+        if len(nouns) < 2:
+            nouns = list(dict.fromkeys(nouns + question_nouns))
         context = "".join(sent for sent, _ in found)
         missing = [w for w in nouns if w not in context]
         if len(nouns) >= 2 and 2 * len(missing) > len(nouns):
@@ -604,7 +612,8 @@ def cited_numbers(text: str) -> list[int]:
     return list(dict.fromkeys(nums))
 
 
-def check_draft(draft: str, passages: Sequence[Citation], language: str, extractive_answer: str) -> LLMResult:
+def check_draft(draft: str, passages: Sequence[Citation], language: str, extractive_answer: str,
+                question: str = "") -> LLMResult:
     """Verify a finished draft against the passages it cites; fall back to `extractive_answer` when it fails."""
     draft = draft.strip()
     by_number = {c.number: c for c in passages}
@@ -623,7 +632,7 @@ def check_draft(draft: str, passages: Sequence[Citation], language: str, extract
                         "showing the extractive answer.")
     if not cited:
         return fallback("The LLM draft cited no passage; showing the extractive answer.")
-    unsupported = verify(draft, [by_number[n].passage for n in cited])
+    unsupported = verify(draft, [by_number[n].passage for n in cited], question)
     if unsupported:
         return fallback("The LLM draft failed verification (not in the cited passages: "
                         f"{', '.join(unsupported)}); showing the extractive answer.", unsupported)
@@ -638,7 +647,7 @@ def stream_answer_with_llm(question: str, passages: Sequence[Citation], language
     for piece in draft_answer(question, passages, language, llm, stream=True, max_tokens=max_tokens):
         pieces.append(piece)
         yield piece
-    yield check_draft("".join(pieces), passages, language, extractive_answer)
+    yield check_draft("".join(pieces), passages, language, extractive_answer, question)
 
 
 def answer_with_llm(question: str, passages: Sequence[Citation], language: str, llm: LLM, extractive_answer: str,
@@ -647,4 +656,4 @@ def answer_with_llm(question: str, passages: Sequence[Citation], language: str, 
     if not passages:
         return LLMResult(extractive_answer, "llm->extractive", ["No passages to answer from."])
     draft = draft_answer(question, passages, language, llm, stream=False, max_tokens=max_tokens)
-    return check_draft(str(draft), passages, language, extractive_answer)
+    return check_draft(str(draft), passages, language, extractive_answer, question)

@@ -147,6 +147,11 @@ def test_verify_reports_unsupported_claims(answer, bad):
     assert any(claim.startswith(bad) for claim in verify(answer, [SOURCE]))
 
 
+def test_a_bare_number_must_be_about_what_was_asked():
+    assert verify("11280万元。", [SOURCE], question="西宁对接会签约总资金是多少？") == []
+    assert verify("11280万元。", [SOURCE], question="西宁对接会的主办方一共花了多少宣传费？")[0].startswith("11280万元")
+
+
 def test_verify_checks_only_the_given_passages():
     assert verify("共签署59个项目合作协议[1]。", ["大会设5场平行论坛。"]) == ["59个"]
 

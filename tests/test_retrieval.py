@@ -196,11 +196,14 @@ def test_milvus_store_returns_the_same_top_hit_as_faiss(seeds):
     (retrievers, _) = seeds
     faiss_r, milvus_r = retrievers["faiss"][0], retrievers["milvus"][0]
     assert milvus_r.index.stats()["store"] == "milvus" and (milvus_r.index.folder.parent / "x.db").exists()
-    for q in dev_questions():
-        for mode in ("dense", "hybrid"):
+    for i, q in enumerate(dev_questions()):
+        for mode in ("dense", "hybrid") if i % 4 == 0 else ("dense",):
             a, b = faiss_r.retrieve(q["q"], top_k=3, mode=mode), milvus_r.retrieve(q["q"], top_k=3, mode=mode)
             assert a[0].chunk.chunk_id == b[0].chunk.chunk_id
             assert a[0].scores["dense"] == pytest.approx(b[0].scores["dense"], abs=1e-4)
+    doc = faiss_r.index.chunks[0].doc_id  # filters go through Milvus too
+    hits = milvus_r.retrieve("西宁对接会签了多少个项目？", top_k=3, mode="dense", filters=Filters(doc_ids=[doc]))
+    assert hits and {h.chunk.doc_id for h in hits} == {doc}
 
 
 def test_cli_search_prints_ranked_passages(seeds, capsys):
