@@ -146,7 +146,6 @@ def folder_mb(folder: Path) -> float:
 
 def llama_baseline(chunks: list[Chunk], vectors: np.ndarray, embedder: Any, top_k: int):
     """A default llama-index VectorStoreIndex (SimpleVectorStore) over the same chunks and vectors."""
-    from llama_index.core import Settings as LlamaSettings
     from llama_index.core import VectorStoreIndex
     from llama_index.core.embeddings import BaseEmbedding
     from pydantic import PrivateAttr
@@ -169,7 +168,6 @@ def llama_baseline(chunks: list[Chunk], vectors: np.ndarray, embedder: Any, top_
         async def _aget_query_embedding(self, query: str) -> list[float]:
             return self._get_query_embedding(query)
 
-    LlamaSettings.llm = None
     nodes = []
     for c, v in zip(chunks, vectors):
         node = c.to_node()
@@ -201,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     embedder = get_embedder(settings)
     embedder.encode_queries(["warm up"])
-    print(f"embedding model {embedder.model_id} loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"embedding model {embedder.model_id} loaded in {time.perf_counter() - t0:.1f} s; torch threads "
+          f"{settings.embedding_threads or os.cpu_count()}; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores (other processes slow every figure)", flush=True)
     qs = queries(args.queries)
     docs, chunks, corpus_note = load_corpus(settings, max(sizes))
     caches = ev.CachedEmbedder.all_for(embedder, settings)
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if "baseline_rss_growth_mb" in footprint:
             print(f"  llama-index VectorStoreIndex over the same chunks: +{footprint['baseline_rss_growth_mb']:.0f} MB RSS "
                   "(in memory only)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     hyb95 = ev.percentile(rows[-1][5]["hybrid"], 95)
     print(f"goal hybrid p95 <= {GOAL_P95_MS:.0f} ms at {rows[-1][1]} chunks: {hyb95:.1f} ms -> "
           f"{'met' if hyb95 <= GOAL_P95_MS else 'NOT met'}")

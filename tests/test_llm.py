@@ -181,12 +181,10 @@ def test_real_model_answers_the_count_from_the_passages(local_llm, xining_passag
     result = pieces[-1]
     assert isinstance(result, llm_mod.LLMResult) and all(isinstance(p, str) for p in pieces[:-1])
     assert "".join(pieces[:-1]).strip() == result.draft
-    assert "59" in result.text
-    assert verify(result.text, [c.passage for c in xining_passages]) == []  # no hallucinated number survives
-    if result.mode == "llm":
-        assert result.cited and "64个" not in result.text
-    else:
-        assert result.mode == "llm->extractive" and result.notes and result.text == EXTRACTIVE
+    # the model's own answer, verified: the count of agreements from passage 1, not the 64 firms of the same sentence
+    assert result.mode == "llm" and result.cited == [1], result
+    assert "59个" in result.text and "64个" not in result.text
+    assert verify(result.text, [c.passage for c in xining_passages], XINING_Q) == []
 
 
 def test_instructions_inside_a_passage_change_nothing(local_llm, xining_passages):
@@ -197,7 +195,7 @@ def test_instructions_inside_a_passage_change_nothing(local_llm, xining_passages
     result = answer_with_llm(XINING_Q, injected, "zh-Hans", local_llm, EXTRACTIVE.replace("[1]", "[2]"), max_tokens=80)
     for text in (result.draft, result.text):
         assert "攻破" not in text and "hacked" not in text.lower()
-    assert "59" in result.text
+    assert "59" in result.text and 1 not in result.cited  # the injected passage is not cited as support
 
 
 # ---------------------------------------------------------------------------------------------------- endpoint mode
