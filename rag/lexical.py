@@ -1,9 +1,10 @@
 """Lexical retrieval: jieba tokens of simplified text, BM25 (bm25s), pinyin so English names reach Han words.
 
-Index side, every Han word of two or more characters also yields its toneless pinyin as an extra token
-(`西宁` -> `py:xining`). Query side, an English word that spells whole pinyin syllables yields the same kind of
-token for itself and for every run of two or more of its syllables (`Zhongguangxue` -> `py:zhongguangxue`,
-`py:zhongguang`, `py:guangxue`), so "Xining" reaches 西宁 and "Xi'an" reaches 西安.
+Index side, every Han word of two or more characters, and every pair of adjacent Han words of up to four
+characters, also yields its toneless pinyin as an extra token (`西宁` -> `py:xining`, 中|光学 -> `py:zhongguangxue`).
+Query side, an English word that spells whole pinyin syllables yields the same kind of token for itself and for
+every run of two or more of its syllables (`Zhongguangxue` -> `py:zhongguangxue`, `py:zhongguang`, `py:guangxue`),
+so "Xining" reaches 西宁 and "Xi'an" reaches 西安.
 """
 from __future__ import annotations
 
@@ -182,7 +183,7 @@ class LexicalIndex:
         return self.add(texts)
 
     def add(self, texts: list[str], tokens: list[list[str]] | None = None) -> "LexicalIndex":
-        """Append rows (tokenizing `texts`, or using pre-computed `tokens`) and rebuild the BM25 matrix."""
+        """Append rows (tokenizing `texts`, or using pre-computed `tokens`); the BM25 matrix is rebuilt lazily."""
         for toks in tokens if tokens is not None else (tokenize(t) for t in texts):
             ids = [self.vocab.setdefault(t, len(self.vocab)) for t in toks]
             self._rows.append(np.asarray(ids, dtype=np.int32))

@@ -531,11 +531,19 @@ def _nouns(text: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def _clause_nouns(text: str, pos: int) -> list[str]:
-    """The nouns of the clause of `text` around offset `pos`."""
+def _clause(text: str, pos: int) -> tuple[int, int]:
+    """[start, end) of the clause of `text` around offset `pos` (clauses end at ，。；！？：and line breaks)."""
     start = max((m.end() for m in _CLAUSE_END_RE.finditer(text, 0, pos)), default=0)
     end_match = _CLAUSE_END_RE.search(text, pos)
-    return _nouns(text[start:end_match.start() if end_match else len(text)])
+    return start, end_match.start() if end_match else len(text)
+
+
+def _words_after(text: str, pos: int, end: int) -> list[str]:
+    """Nouns and verbs (two or more Han characters) between `pos` and `end`: what a number in `text` is said to count."""
+    import jieba.posseg as pseg
+
+    return [w.word for w in pseg.cut(text[pos:end])
+            if w.flag[:1] in ("n", "v") and re.fullmatch(r"[\u4e00-\u9fff]{2,}", w.word)]
 
 
 def verify(answer_text: str, passages: Sequence[str], question: str = "") -> list[str]:
@@ -543,22 +551,25 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
 
     Compared in simplified script with numerals normalised (五 -> 5, ５ -> 5, 1,000 -> 1000, 1.128亿 == 11280万).
     A number followed by a measure word must appear with that same measure word (59个 is not supported by 59家), in a
-    passage sentence that also holds most nouns of the answer's clause around it (花了11280万元的宣传费 is not supported
-    by 签约总资金11280万元). When the clause names fewer than two things (a bare "11280万元。"), the nouns of `question`
-    are added: the number must be about what was asked.
+    passage sentence that also holds every noun or verb that follows it in the answer's clause (12个项目参赛 is not
+    supported by 76个项目…有12个项目脱颖而出) and most nouns of that clause (花了11280万元的宣传费 is not supported by
+    签约总资金11280万元). A bare number ("11280万元。") must instead stand in a passage that holds most nouns of
+    `question`: it must be about what was asked.
     Citation markers like [1] are not claims.
     """
     answer = normalize_numbers(to_simplified(_CITE_RE.sub(" ", answer_text or "")))
-    source = normalize_numbers(to_simplified("\n".join(passages)))
+    texts = [normalize_numbers(to_simplified(p)) for p in passages]
+    source = "\n".join(texts)
     source_lower = source.lower()
-    sentences = [(source[a:b], _numbers(source[a:b])) for a, b in split_sentences(source)]
+    # (passage, sentence, numbers in the sentence)
+    sentences = [(t, t[a:b], _numbers(t[a:b])) for t in texts for a, b in split_sentences(t)]
     have_dates = {(mo, d) for _, mo, d in _dates(source)}
     question_nouns = _nouns(normalize_numbers(to_simplified(question))) if question else []
     bad: list[str] = []
 
     for n in _numbers(answer):
         timed = n.unit in _TIME_UNITS
-        found = [(sent, h) for sent, hs in sentences for h in hs
+        found = [(text, sent) for text, sent, hs in sentences for h in hs
                  if _same(h.value, n.value) and (h.percent or not n.percent)
                  and (not n.unit or timed or h.unit == n.unit)]
         if not found:
@@ -566,11 +577,16 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
             continue
         if timed:
             continue
-        # the number must also be about the same things: most nouns of its clause occur in a sentence that has it
-        nouns = _clause_nouns(answer, n.start)
-        if len(nouns) < 2:
-            nouns = list(dict.fromkeys(nouns + question_nouns))
-        context = "".join(sent for sent, _ in found)
+        # the number must also be about the same things as in the passage sentence(s) that hold it
+        start, end = _clause(answer, n.start)
+        context = "".join(sent for _, sent in found)
+        after = [w for w in _words_after(answer, n.start + len(n.raw), end) if w not in context]
+        if after:
+            bad.append(f"{n.raw}（{'、'.join(after)}）")
+            continue
+        nouns = _nouns(answer[start:end])
+        if len(nouns) < 2:  # too little said around it: the passage holding it must be about the question
+            nouns, context = list(dict.fromkeys(nouns + question_nouns)), "".join(text for text, _ in found)
         missing = [w for w in nouns if w not in context]
         if len(nouns) >= 2 and 2 * len(missing) > len(nouns):
             bad.append(f"{n.raw}（{'、'.join(missing)}）")

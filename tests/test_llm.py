@@ -114,13 +114,15 @@ def test_extractive_mode_needs_no_llm_and_unknown_modes_are_refused():
 # ---------------------------------------------------------------------------------------------------- verification
 
 SOURCE = ("28日举行的对接会闭幕式上，共签署59个项目合作协议，签约总资金11280万元，西宁地区64家企业和科研机构达成合作。"
-          "7月27至28日，西宁科技大市场热闹非凡。正如西宁市委副书记、市长张晓容所言。大会设5场平行论坛。研发投入占比提升至8.5%。")
+          "7月27至28日，西宁科技大市场热闹非凡。正如西宁市委副书记、市长张晓容所言。大会设5场平行论坛。研发投入占比提升至8.5%。"
+          "经过激烈角逐，76个项目最终有12个项目脱颖而出荣获奖项。")
 
 
 @pytest.mark.parametrize("answer", [
     "共签署59个项目合作协议，签约总资金11280万元[1]。",
     "签约总资金1.128亿元[1]。",  # same amount, other magnitude
     "大会设有五场平行论坛[2]。",  # Chinese numeral
+    "共有12个项目获奖[1]。",
     "研发投入占比提升至８.５%[1]。",  # full-width digits
     "對接會於7月27日至28日舉行，西寧市長是張曉容[1]。",  # traditional script
     "A total of 59 project agreements were signed in Xining; the mayor is Zhang Xiaorong [1].",
@@ -142,6 +144,7 @@ def test_verify_accepts_supported_claims(answer):
     ("The mayor of Xining is Wang Gang [1].", "Wang Gang"),
     ("The fair was held on July 30 [1].", "July 30"),
     ("对接会主办方一共花了11280万元的宣传费[1]。", "11280万元"),  # a real amount, but not about these things
+    ("大赛共有12个项目参赛[1]。", "12个"),  # 12 projects won; 76 took part
 ])
 def test_verify_reports_unsupported_claims(answer, bad):
     assert any(claim.startswith(bad) for claim in verify(answer, [SOURCE]))
