@@ -54,7 +54,7 @@ class Filters:
             if value is not None:
                 value = value.strip()
                 if not _DATE_RE.match(value) or not _valid_date(value):
-                    raise InputError(f"{name.replace('_', ' ')} must be a date like 2024-04-11 (or 2024-04, 2024), "
+                    raise InputError(f"{name} must be a date like 2024-04-11 (or 2024-04, 2024), "
                                      f"got {value!r}")
                 setattr(self, name, value)
         if isinstance(self.doc_ids, str):
