@@ -12,19 +12,21 @@ Public API (used by `rag.assistant`):
     get_llm(settings, mode=None) -> LLM | None
         None unless the mode (`mode` or `settings.answer_mode`) is "llm". Then: `settings.llm_url` set -> an
         OpenAI-compatible endpoint through llama-index's OpenAILike; else the bundled GGUF, loaded once per process.
-    LLM.chat(messages, max_tokens=256, stream=False) -> str | Iterator[str]
+    LLM.chat(messages, max_tokens=200, stream=False) -> str | Iterator[str]
         `messages` = [{"role": "system" | "user" | "assistant", "content": str}, ...]; temperature 0.
+        Implementations: LocalLLM (llama-cpp-python), EndpointLLM (OpenAILike).
     draft_answer(question, passages, language, llm, stream=False) -> str | Iterator[str]
-        The raw draft (or its pieces), answering only from `passages` (list[Citation]) in `language`
-        ("zh-Hans" | "zh-Hant" | "en"), citing with [n] = Citation.number. NOT_FOUND when the passages do not answer.
+        The unverified draft (or its pieces), answering only from `passages` (list[Citation]) in `language`
+        ("zh-Hans" | "zh-Hant" | "en": the question's script), citing with [n] = Citation.number; NOT_FOUND when
+        the passages do not answer.
     verify(answer_text, passages, question="") -> list[str]
         Claims (numbers with units, dates, names) in the answer that the passages (list[str]) do not support;
         [] = verified.
     answer_with_llm(question, passages, language, llm, extractive_answer) -> LLMResult
     stream_answer_with_llm(...) -> Iterator[str | LLMResult]   (draft pieces, then the final LLMResult)
         Draft -> verify against the cited passages -> LLMResult(text, mode, notes, cited, draft, unsupported).
-        mode "llm": `text` is the verified draft (in the question's script); "llm->extractive": `text` is
-        `extractive_answer` and `notes` says which claims failed.
+        mode "llm": `text` is the verified draft (question's script, markers tidied to [n]); "llm->extractive":
+        `text` is `extractive_answer` and `notes` says why (which claims failed).
 """
 from __future__ import annotations
 
@@ -637,7 +639,7 @@ def check_draft(draft: str, passages: Sequence[Citation], language: str, extract
     def fallback(note: str, unsupported: list[str] | None = None) -> LLMResult:
         return LLMResult(extractive_answer, "llm->extractive", [note], [], draft, unsupported or [])
 
-    if NOT_FOUND in draft:
+    if re.search(r"not[_ ]found", draft, re.I):
         return fallback("The LLM found no answer in the passages; showing the extractive answer.")
     if not re.search(r"[\w\u4e00-\u9fff]", _CITE_RE.sub("", draft)):
         return fallback("The LLM draft was empty; showing the extractive answer.")
@@ -659,6 +661,9 @@ def stream_answer_with_llm(question: str, passages: Sequence[Citation], language
                            extractive_answer: str,
                            max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str | LLMResult]:
     """Draft pieces as the LLM writes them (unverified: show them as provisional), then the final LLMResult."""
+    if not passages:
+        yield LLMResult(extractive_answer, "llm->extractive", ["No passages to answer from."])
+        return
     pieces = []
     for piece in draft_answer(question, passages, language, llm, stream=True, max_tokens=max_tokens):
         pieces.append(piece)
