@@ -262,7 +262,10 @@ class Assistant:
         q, hits, t_ret = self._prepare(question, history, filters, top_k)
         t1 = time.perf_counter()
         ans = self._extractive(q, hits)
-        if mode == "llm":
+        if mode == "llm" and not ans.found:
+            # the not-found decision is made on the evidence, before any LLM: a model is never asked to fill the gap
+            ans.notes.append("The articles do not answer this; the LLM was not asked.")
+        elif mode == "llm":
             llm, note = self._get_llm(mode)
             if llm is None:
                 ans.notes.append(note or "LLM mode is not available; showing the extractive answer.")

@@ -205,3 +205,18 @@ def test_llm_draft_is_verified_and_cited(assistant, monkeypatch):
     assert b.mode == "llm->extractive" and "59个项目" in b.text and b.notes
     items = list(assistant.ask_stream("西宁对接会签了多少个项目？", mode="llm"))
     assert isinstance(items[-1], Answer) and items[-1].mode == "llm->extractive"
+
+
+def test_llm_mode_keeps_not_found_and_never_asks_the_model(assistant, monkeypatch):
+    """An unanswerable question stays "not found" in LLM mode: the model is not consulted at all."""
+    calls = []
+
+    class Spy:
+        def chat(self, *a, **k):
+            calls.append(1)
+            return "主办方一共花了500万元宣传费 [1]"
+
+    monkeypatch.setattr(assistant, "_llm", Spy())
+    ans = assistant.ask("西宁对接会的主办方一共花了多少宣传费？", mode="llm")
+    assert ans.found is False and not ans.citations and ans.related
+    assert "500" not in ans.text and calls == []
