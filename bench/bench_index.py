@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -90,7 +89,7 @@ def bench_ann(n: int, dim: int, nq: int, k: int, only: str | None = None) -> Non
         print(f"  [{name}] build: flat {t_flat:.1f} s, HNSW {t_hnsw:.1f} s; flat query (1 thread, as rag.vectors) "
               f"p50 {pct(lat_flat, 50):.2f} ms p95 {pct(lat_flat, 95):.2f} ms; FAISS default threads "
               f"p50 {pct(lat_omp, 50):.2f} ms p95 {pct(lat_omp, 95):.2f} ms")
-        for ef in (64, 128, 256):
+        for ef in (64, 128, 256, 512, 1024):
             old = V.HNSW_EF_SEARCH
             V.HNSW_EF_SEARCH = ef
             lat, rec, top1 = [], [], []

@@ -11,6 +11,8 @@ The steps are general mechanisms, not lists of strings from particular articles:
 - glosses: a romanization with tone marks or tone digits in brackets right after a Han character.
 - header: leading header fields (key: value lines, datelines, `正文：` prefixes, bullet-only lines) -> `fields`.
 - widgets: share/print/font-size controls (【字体:大 中 小】【打印】...).
+- code: page code left in the text by scrapers: CSS rules (`.imgisgif{display:inline-block;…}`) and script calls with
+  literal arguments (`showPlayer({id:"…",width:640});`). Only ASCII runs shaped like code go; prose never matches.
 - repeated_lead: lead labels (核心提示:/摘要:) and a sentence or line repeated right after itself.
 - boilerplate: the tail block of disclaimers, copyright notices, ads with phone numbers/WeChat/QR codes, navigation
   lists, `原标题:` lines — found by markers, and only at the end of the article.
@@ -418,6 +420,26 @@ def remove_widgets(text: str, fields: dict) -> tuple[str, int]:
     return text, n
 
 
+# ---------------------------------------------------------------- code
+
+# a CSS rule: an ASCII selector and a body made only of `property: value;` declarations (at least one)
+_CSS_RULES = re.compile(
+    r"""(?:[.#]?[A-Za-z*][\w\-.#:()\[\]="']*(?:[ >+~,]+[.#:]?[\w\-.#:()\[\]="']+){0,6}\s*"""
+    r"\{\s*(?:[a-z\-]+\s*:[^{};]{1,300};\s*)*[a-z\-]+\s*:[^{};]{1,300};?\s*\}\s*)+"
+)
+# a script call `name.name(args);` whose arguments hold no Han text and carry an object or string literal
+_SCRIPT_CALL = re.compile(
+    r"""\b[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\((?=[^()\u4e00-\u9fff]{0,500}\))(?=[^()]*[{"'])[^()]*\)\s*;"""
+)
+
+
+def remove_code(text: str, fields: dict) -> tuple[str, int]:
+    """Script calls and CSS rules that scrapers left in the article text."""
+    text, n = _count_sub(_SCRIPT_CALL, text)
+    text, k = _count_sub(_CSS_RULES, text)
+    return text, n + k
+
+
 def _count_sub(rx: re.Pattern, text: str, repl: str = "") -> tuple[str, int]:
     removed = 0
 
@@ -784,6 +806,7 @@ STEPS: list[tuple[str, Step]] = [
     ("glosses", remove_glosses),
     ("header", strip_header),
     ("widgets", remove_widgets),
+    ("code", remove_code),
     ("repeated_lead", dedupe_lead),
     ("boilerplate", strip_tail),
     ("spam_tokens", remove_spam_tokens),
@@ -813,5 +836,5 @@ def clean_text(text: str, steps: list[tuple[str, Step]] | None = None) -> CleanR
 
 
 __all__ = ["CleanResult", "STEPS", "VARIANTS", "clean_text", "dedupe_lead", "is_spam_token", "normalize_whitespace",
-           "remove_glosses", "remove_spam_tokens", "remove_widgets", "repair_encoding", "restore_variants",
+           "remove_code", "remove_glosses", "remove_spam_tokens", "remove_widgets", "repair_encoding", "restore_variants",
            "spam_candidates", "strip_header", "strip_tail"]

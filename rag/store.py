@@ -26,16 +26,15 @@ import logging
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from rag.errors import IndexError_, InputError, RagError
+from rag.errors import IndexError_, RagError
 from rag.lexical import LexicalIndex, tokenize
 from rag.records import Chunk, Document, IngestReport
 from rag.script import to_simplified

@@ -13,6 +13,7 @@ from rag.cleaning import (
     normalize_whitespace,
     remove_glosses,
     remove_spam_tokens,
+    remove_code,
     remove_widgets,
     repair_encoding,
     restore_variants,
@@ -148,6 +149,18 @@ def test_widgets_removed_content_tags_kept():
     out, n = remove_widgets(text, {})
     assert out.replace("\n", "") == "【科技前沿】量子计算取得突破正文内容。"
     assert n == len(text) - len(out)
+
+
+def test_page_code_removed_prose_kept():
+    css = (".pic-tip{display:inline-block;position:relative;}.pic-tip img{margin:0 !important;padding:0;}"
+           ".pic-tip:after{content:\"GIF\";font:14px/20px arial;}")
+    call = 'loadVideo({src:"/v/2024/5/1/a1b2.xml",width:640,autoplay:0});'
+    text = f"据介绍，{call}全市技术合同成交额达320亿元。{css}同比增长18.2%（见图）。Apple(AAPL)股价上涨。"
+    out, n = remove_code(text, {})
+    assert out == "据介绍，全市技术合同成交额达320亿元。同比增长18.2%（见图）。Apple(AAPL)股价上涨。"
+    assert n == len(text) - len(out)
+    prose = "会议指出：一是{加强协同}；二是 f(x) = a; 比例为 3:2; 详见 www.example.com/a.html 。"
+    assert remove_code(prose, {}) == (prose, 0)
 
 
 def test_repeated_lead_keeps_one_copy():

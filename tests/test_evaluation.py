@@ -239,6 +239,23 @@ def test_run_qa_passes_history_turn_by_turn():
     assert fake.histories[3] == [("签了多少？", "59个项目 [1]")]
 
 
+def test_evaluate_qa_reads_single_and_chat_sets(tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"id":"d1","q":"签了多少？","doc":"002","answer_any":["59"],"kind":"number"}\n'
+                  '{"id":"d2","q":"宣传费是多少？","doc":null,"answer_any":[],"kind":"unanswerable"}\n'
+                  '{"id":"d3","q":"西寧簽了多少？","doc":"002","answer_any":["64"],"kind":"number"}\n', encoding="utf-8")
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"id":"c1","turns":[{"q":"签了多少？","answer_any":["59"]},{"q":"资金呢？","answer_any":["11280万"]}]}\n',
+                    encoding="utf-8")
+    (res,) = ev.evaluate_qa([qa, chat], assistant=_FakeAssistant(), progress=False)
+    t = res.table
+    assert t["overall"]["n"] == 5 and t["follow-up"]["n"] == 1 and t["traditional"]["n"] == 1
+    assert t["number"]["accuracy"] == 0.5  # d3 expects 64, the fake answers 59
+    assert t["unanswerable"]["not_found_accuracy"] == 1.0
+    assert [o.case.qid for o in res.failures()] == ["d3"]
+    assert "d3 [number] 西寧簽了多少？" in ev.format_qa_table([res])
+
+
 # ---------------------------------------------------------------- embedding cache
 
 

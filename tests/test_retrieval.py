@@ -122,6 +122,10 @@ def test_fusion_rules():
     convex = dict(fuse(c, dataclasses.replace(s, fusion="convex")))
     assert convex[1] == pytest.approx(1.0) and convex[2] == pytest.approx(0.5)  # dense min-max
     assert convex[3] == pytest.approx(0.0 + 1.0) and convex[4] == pytest.approx(0.2)  # BM25 / best BM25
+    # dense candidates within 0.02 of each other are not clearly separated: they count less than a full point
+    flat = _Candidates(dense={1: (0.80, 1), 2: (0.78, 2)}, lexical={2: (5.0, 1)}, lexical_upper=10.0)
+    assert dict(fuse(flat, dataclasses.replace(s, fusion="convex")))[1] == pytest.approx(0.02 / 0.08)
+    assert fuse(flat, dataclasses.replace(s, fusion="convex"))[0][0] == 2
     # a lexical match that covers 5% of what the query could match (e.g. only a pinyin place name) is damped
     weak = _Candidates(dense=c.dense, lexical={3: (0.5, 1)}, lexical_upper=10.0)
     assert dict(fuse(weak, dataclasses.replace(s, fusion="convex")))[3] == pytest.approx(0.25)
