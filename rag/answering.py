@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import han_count, to_simplified, to_traditional
@@ -103,34 +104,9 @@ def coverage(terms: Sequence[str], text: str) -> float:
     return got / tot if tot else 0.0
 
 
-@lru_cache(maxsize=50_000)
-def _pinyin_of(text: str) -> str:
-    from pypinyin import lazy_pinyin
-
-    return "".join(p for p in lazy_pinyin(text) if p.isascii()).lower()
-
-
-@lru_cache(maxsize=4096)
-def _is_pinyin_word(word: str) -> bool:
-    try:
-        from rag.lexical import _split_syllables
-    except Exception:  # lexical module missing: be permissive
-        return len(word) >= 4
-    return _split_syllables(word) is not None
-
-
 def english_names(question: Question) -> list[str]:
     """Capitalised words of an English question that spell pinyin (Xining, Xi'an, Zhongguangxue): matchable in Chinese."""
-    words = re.findall(r"[A-Za-z][A-Za-z'\-]*", question.standalone)
-    out = []
-    for i, w in enumerate(words):
-        if not w[0].isupper() or i == 0:
-            continue
-        k = re.sub(r"'s$", "", w)
-        k = re.sub(r"['\-]", "", k).lower()
-        if len(k) >= 3 and _is_pinyin_word(k) and k not in out:
-            out.append(k)
-    return out
+    return pinyin_names(question.standalone)
 
 
 def gloss_coverage(groups: Sequence[Sequence[str]], text: str) -> float:
@@ -138,34 +114,6 @@ def gloss_coverage(groups: Sequence[Sequence[str]], text: str) -> float:
     if not groups:
         return 0.0
     return sum(1 for g in groups if any(z in text for z in g)) / len(groups)
-
-
-@lru_cache(maxsize=20_000)
-def _word_pinyins(text: str) -> frozenset[str]:
-    """Pinyin spellings of the words of `text` (jieba words and runs of up to three of them; a 3+ character word also
-    without its last character, so 南阳市 answers to "Nanyang"). A name must match whole words: "Xi'an" is 西安, not 先进."""
-    from rag.question import _jieba
-
-    jieba, _ = _jieba()
-    toks = [t for t in jieba.lcut(to_simplified(text)) if han_count(t) == len(t) and t]
-    pys = [_pinyin_of(t) for t in toks]
-    out: set[str] = set()
-    for i in range(len(toks)):
-        acc = ""
-        for j in range(i, min(i + 3, len(toks))):
-            acc += pys[j]
-            out.add(acc)
-        if len(toks[i]) >= 3:
-            out.add(_pinyin_of(toks[i][:-1]))
-    return frozenset(out)
-
-
-def name_coverage(names: Sequence[str], text: str) -> float:
-    """Share of English names (pinyin spellings) that are spelled by whole words of the Chinese `text`."""
-    if not names:
-        return 0.0
-    pys = _word_pinyins(text)
-    return sum(1 for n in names if n in pys) / len(names)
 
 
 # ---------------------------------------------------------------- sentence candidates

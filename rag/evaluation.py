@@ -41,7 +41,8 @@ DEV_CHAT_PATH = SHARED_DIR / "eval" / "dev_chat.jsonl"
 KS = (1, 5, 20)  # Recall@k
 MRR_AT = 10
 MODES = ("lexical", "dense", "hybrid")
-SAMPLE_SEED = 13  # `--limit` subsamples questions with this seed (deterministic)
+SAMPLE_SEED = 13
+SAVE_EVERY = 2048  # CachedEmbedder writes its cache after each block of this many new vectors  # `--limit` subsamples questions with this seed (deterministic)
 
 
 # ---------------------------------------------------------------- records
@@ -301,16 +302,25 @@ class CachedEmbedder:
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
 
-    def _encode(self, kind: str, texts: list[str], compute) -> np.ndarray:
+    def _encode(self, kind: str, texts: list[str], compute, progress: bool = False) -> np.ndarray:
         keys = [_key(kind, t) for t in texts]
         missing = list(dict.fromkeys(k_t for k_t in zip(keys, texts) if k_t[0] not in self._rows))
         if missing:
-            new = np.asarray(compute([t for _, t in missing]), dtype=np.float32)
-            base = len(self._vecs) + sum(len(p) for p in self._pending)
-            for i, (k, _) in enumerate(missing):
-                self._rows[k] = base + i
-            self._pending.append(new)
-            self.computed += len(missing)
+            from tqdm import tqdm
+
+            with tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress or len(missing) < 64,
+                      leave=False) as bar:
+                for i in range(0, len(missing), SAVE_EVERY):  # saved block by block: an interrupted run loses little
+                    block = missing[i : i + SAVE_EVERY]
+                    new = np.asarray(compute([t for _, t in block]), dtype=np.float32)
+                    base = len(self._vecs) + sum(len(p) for p in self._pending)
+                    for j, (k, _) in enumerate(block):
+                        self._rows[k] = base + j
+                    self._pending.append(new)
+                    self.computed += len(block)
+                    bar.update(len(block))
+                    if len(missing) > SAVE_EVERY:
+                        self.save()
         self.reused += len(texts) - len(missing)
         vecs = self._all()
         return vecs[[self._rows[k] for k in keys]] if keys else np.zeros((0, self.inner.dim), dtype=np.float32)
@@ -336,7 +346,7 @@ class CachedEmbedder:
         return out
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        return self._encode("passage", list(texts), lambda ts: self.inner.encode_passages(ts, progress=progress))
+        return self._encode("passage", list(texts), lambda ts: self.inner.encode_passages(ts, progress=False), progress)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode("query", list(texts), self.inner.encode_queries)

@@ -92,6 +92,45 @@ def _split_syllables(word: str) -> list[str] | None:
     return best[n]
 
 
+def pinyin_names(text: str) -> list[str]:
+    """Capitalised words of an English text, past the first word, that spell pinyin syllables (Xining, Xi'an,
+    Zhongguangxue), lower-cased without apostrophes: the names an English question gives that Chinese text can spell."""
+    words = re.findall(r"[A-Za-z][A-Za-z'\u2019\-]*", text)
+    out: list[str] = []
+    for i, w in enumerate(words):
+        if i == 0 or not w[0].isupper():
+            continue
+        k = re.sub(r"['\u2019\-]", "", re.sub(r"['\u2019]s$", "", w)).lower()
+        if len(k) >= 3 and _split_syllables(k) is not None and k not in out:
+            out.append(k)
+    return out
+
+
+@lru_cache(maxsize=20_000)
+def _word_pinyins(text: str) -> frozenset[str]:
+    """Pinyin spellings of the words of `text` (jieba words and runs of up to three of them; a 3+ character word also
+    without its last character, so 南阳市 answers to "Nanyang"). A name must match whole words: "Xi'an" is 西安, not 先进."""
+    toks = [t for t in _jieba().lcut(to_simplified(text)) if t and _HAN_RE.match(t)]
+    pys = [_pinyin(t) for t in toks]
+    out: set[str] = set()
+    for i in range(len(toks)):
+        acc = ""
+        for j in range(i, min(i + 3, len(toks))):
+            acc += pys[j]
+            out.add(acc)
+        if len(toks[i]) >= 3:
+            out.add(_pinyin(toks[i][:-1]))
+    return frozenset(out)
+
+
+def name_coverage(names: list[str] | tuple[str, ...], text: str) -> float:
+    """Share of `names` (pinyin spellings from `pinyin_names`) spelled by whole words of the Chinese `text`."""
+    if not names:
+        return 0.0
+    pys = _word_pinyins(text)
+    return sum(1 for n in names if n in pys) / len(names)
+
+
 def _keep(tok: str) -> bool:
     if not tok or tok in ZH_STOPWORDS or tok in _english_stopwords():
         return False

@@ -27,6 +27,7 @@ HNSW_M = 32  # graph degree of the approximate index
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512  # at least 2*k; 100k e5-like vectors: recall@50 0.92 vs exact at 4.6 ms (bench/bench_index.py)
 EXACT_SUBSET = 20_000  # a filtered HNSW search over at most this many vectors is done exactly instead
+REBUILD_DELETED_SHARE = 0.2  # HNSW removals are tombstones until they are this share of the graph, then it is rebuilt
 
 
 class VectorStore(Protocol):
@@ -72,6 +73,9 @@ class FaissVectors:
 
     Filtered search passes an IDSelector to FAISS; on an HNSW index a filter that keeps few vectors is answered
     exactly over those vectors instead (graph search with a tight filter can stop short of k results).
+    An HNSW graph cannot delete in place: removed ids become tombstones (`deleted`, saved beside the index) that every
+    search excludes, and the graph is rebuilt from the live vectors once tombstones pass `REBUILD_DELETED_SHARE` of it,
+    so `rag remove` on a large index takes milliseconds, not a rebuild.
     """
 
     kind = "faiss"
@@ -81,9 +85,10 @@ class FaissVectors:
 
         self.dim, self.ann_threshold = int(dim), int(ann_threshold)
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self.deleted = np.zeros(0, np.int64)  # tombstoned ids still in the HNSW graph (sorted)
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) - len(self.deleted)
 
     @property
     def approximate(self) -> bool:
@@ -123,6 +128,15 @@ class FaissVectors:
         if len(ids):
             index.add_with_ids(vectors, ids)
         self.index = index
+        self.deleted = np.zeros(0, np.int64)
+
+    def _live(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything not tombstoned (vectors copied only when there are tombstones)."""
+        ids, mat = self._ids(), self._matrix()
+        if not len(self.deleted):
+            return ids, mat
+        keep = ~np.isin(ids, self.deleted)
+        return ids[keep], np.array(mat[keep])
 
     # ---------------------------------------------------------------- updates
 
@@ -144,9 +158,11 @@ class FaissVectors:
         ids = _as_ids(ids)
         if not len(ids):
             return
-        if self.approximate:  # HNSW cannot delete: rebuild from the vectors that stay
-            keep = ~np.isin(self._ids(), ids)
-            self._rebuild(self._ids()[keep], np.array(self._matrix()[keep]))
+        if self.approximate:  # HNSW cannot delete: tombstones, and a rebuild once they are many
+            present = ids[np.isin(ids, self._ids())]
+            self.deleted = np.union1d(self.deleted, present).astype(np.int64)
+            if len(self) <= self.ann_threshold or len(self.deleted) > REBUILD_DELETED_SHARE * self.index.ntotal:
+                self._rebuild(*self._live())
         else:
             self.index.remove_ids(faiss.IDSelectorBatch(ids))
 
@@ -160,13 +176,20 @@ class FaissVectors:
         n = len(self)
         if allowed is not None:
             allowed = _as_ids(allowed)
+            if len(self.deleted):
+                allowed = np.setdiff1d(allowed, self.deleted)
             if not len(allowed):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
         k = min(int(k), n if allowed is None else min(n, len(allowed)))
         if k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         if allowed is None:
-            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 2 * k)) if self.approximate else None
+            params = tombstones = live = None
+            if self.approximate:
+                if len(self.deleted):  # both selectors stay referenced here while FAISS uses them
+                    tombstones = faiss.IDSelectorBatch(self.deleted)
+                    live = faiss.IDSelectorNot(tombstones)
+                params = faiss.SearchParametersHNSW(sel=live, efSearch=max(HNSW_EF_SEARCH, 2 * k))
             with _one_thread():
                 D, I = self.index.search(q, k, params=params)
         elif self.approximate and len(allowed) <= EXACT_SUBSET:
@@ -191,7 +214,9 @@ class FaissVectors:
         import faiss
 
         faiss.write_index(self.index, str(Path(folder) / "vectors.faiss"))
-        return {"kind": self.kind, "approximate": self.approximate, "count": len(self)}
+        if len(self.deleted):
+            np.save(Path(folder) / "vectors.deleted.npy", self.deleted)
+        return {"kind": self.kind, "approximate": self.approximate, "count": len(self), "deleted": len(self.deleted)}
 
     def commit(self) -> None:
         pass
@@ -212,6 +237,12 @@ class FaissVectors:
             raise IndexError_(f"vector file {path} does not hold {dim}-dimensional vectors with ids")
         self = cls(dim, ann_threshold)
         self.index = index
+        deleted = Path(folder) / "vectors.deleted.npy"
+        if deleted.exists():
+            try:
+                self.deleted = np.load(deleted).astype(np.int64)
+            except (OSError, ValueError) as e:
+                raise IndexError_(f"tombstone file {deleted} is damaged ({e})") from e
         return self
 
 

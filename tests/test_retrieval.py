@@ -18,27 +18,9 @@ from rag.retrieval import Filters, Retriever, as_llama_retriever, fuse, _Candida
 from rag.script import to_simplified
 from rag.settings import Settings
 from rag.store import Index, ingest_into_index
+from fakes import HashEmbedder
 
 DEV_QA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev_qa.jsonl"
-
-
-class BigramEmbedder:
-    """Deterministic hashing embedder for tests of bookkeeping (not of quality)."""
-
-    model_id = "fake-bigram"
-    dim = 64
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, np.float32)
-        for i in range(len(text) - 1):
-            v[int(hashlib.md5(text[i : i + 2].encode()).hexdigest()[:8], 16) % self.dim] += 1.0
-        return v / max(float(np.linalg.norm(v)), 1e-9)
-
-    def encode_passages(self, texts, progress=False):
-        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def encode_queries(self, texts):
-        return np.stack([self._vec(t) for t in texts])
 
 
 def doc(key: str, text: str, date: str | None = None, source: str | None = None) -> Document:
@@ -64,9 +46,9 @@ def small(tmp_path_factory):
     dup = doc("a-copy", ARTICLES[0].text, "2024-07-29", "转载网")  # the same article reposted
     near = doc("a-near", ARTICLES[0].text.replace("对接会共签署", "本次对接会一共签署"), "2024-07-30", "另一网站")
     docs = ARTICLES + [dup, near]
-    index.add(docs, [c for d in docs for c in chunk_document(d, s.chunk_size, s.chunk_overlap)], BigramEmbedder(),
+    index.add(docs, [c for d in docs for c in chunk_document(d, s.chunk_size, s.chunk_overlap)], HashEmbedder(),
               progress=False)
-    return Retriever(index, BigramEmbedder(), s)
+    return Retriever(index, HashEmbedder(), s)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
@@ -223,3 +205,20 @@ def test_cli_search_prints_ranked_passages(seeds, capsys):
     assert out.startswith("[1] ") and "[2] " in out and "dense" in out and "lexical" in out
     assert main(["search", "西宁", "--index", str(s.index_dir), "--since", "2030-01-01"]) == 0
     assert "no passage found" in capsys.readouterr().out
+
+
+def test_english_question_prefers_passages_spelling_its_names(tmp_path):
+    s = dataclasses.replace(Settings(), index_root=tmp_path, index_name="names", top_k=3)
+    index = Index.create(s.index_dir, s)
+    docs = [doc("xian", "西安高新区研发投入占比提升至8.5%，先进制造业年均增长24.7%。"),
+            doc("tech", "IT之家消息，Tech 星球报道，High Zone App 的 share 与 spending rise 再创新高，先进 AI 功能上线。"),
+            doc("xianjin", "先进制造业研发投入占比持续提升，高新技术企业数量增长。")]
+    index.add(docs, [c for d in docs for c in chunk_document(d, s.chunk_size, s.chunk_overlap)], HashEmbedder(),
+              progress=False)
+    r = Retriever(index, HashEmbedder(), s)
+    q = "How much did Xi'an High-tech Zone's R&D spending share rise to?"
+    assert r.retrieve(q, mode="lexical")[0].chunk.doc_id == docs[1].doc_id  # literal English words alone mislead
+    hits = r.retrieve(q)
+    assert hits[0].chunk.doc_id == docs[0].doc_id  # 西安 spells Xi'an; 先进 (xianjin) does not
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert r.retrieve("西安高新区研发投入占比", top_k=1)[0].chunk.doc_id == docs[0].doc_id

@@ -26,33 +26,9 @@ from rag.records import Document
 from rag.script import to_simplified
 from rag.settings import Settings
 from rag.store import Index
+from fakes import HashEmbedder
 
 TESTS = Path(__file__).resolve().parent
-
-
-class CountingEmbedder:
-    """Hashing bigram embedder that counts what it embeds (model id `fake-bigram`, 64 dimensions)."""
-
-    model_id = "fake-bigram"
-    dim = 64
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.texts = 0
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, np.float32)
-        for i in range(len(text) - 1):
-            v[int(hashlib.md5(text[i : i + 2].encode()).hexdigest()[:8], 16) % self.dim] += 1.0
-        return v / max(float(np.linalg.norm(v)), 1e-9)
-
-    def encode_passages(self, texts, progress=False):
-        self.calls += 1
-        self.texts += len(texts)
-        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def encode_queries(self, texts):
-        return np.stack([self._vec(t) for t in texts])
 
 
 def make_doc(text: str, path: str, title: str = "", date: str | None = None, source: str | None = None) -> Document:
@@ -78,9 +54,9 @@ def chunks_of(docs: list[Document], s: Settings):
     return [c for d in docs for c in chunk_document(d, s.chunk_size, s.chunk_overlap)]
 
 
-def build(tmp_path: Path, docs: list[Document], **over) -> tuple[Index, Settings, CountingEmbedder]:
+def build(tmp_path: Path, docs: list[Document], **over) -> tuple[Index, Settings, HashEmbedder]:
     s = settings_for(tmp_path, **over)
-    emb = CountingEmbedder()
+    emb = HashEmbedder()
     index = Index.create(s.index_dir, s)
     index.add(docs, chunks_of(docs, s), emb, progress=False)
     return index, s, emb
@@ -91,7 +67,7 @@ def test_reopen_loads_everything_without_embedding(tmp_path):
     index, s, emb = build(tmp_path, docs)
     n = len(index.chunks)
     assert emb.texts == n and n > 4
-    fresh = CountingEmbedder()
+    fresh = HashEmbedder()
     again = Index.open(s.index_dir, s)
     assert [c.to_dict() for c in again.chunks] == [c.to_dict() for c in index.chunks]
     assert len(again.vectors) == len(again.lexical) == n
@@ -114,19 +90,19 @@ def test_incremental_add_change_remove(tmp_path):
     n0 = len(index.chunks)
     # same documents again + one new: only the new one is embedded
     new = corpus(1, start=3)
-    emb2 = CountingEmbedder()
+    emb2 = HashEmbedder()
     index = Index.open(s.index_dir, s)
     status = index.add(docs + new, chunks_of(docs + new, s), emb2, progress=False)
     assert status == {**{d.doc_id: "unchanged" for d in docs}, new[0].doc_id: "added"}
     assert emb2.texts == len(chunks_of(new, s))
     # nothing new at all: no embedding call, no new generation
     gen = index.manifest["generation"]
-    emb3 = CountingEmbedder()
+    emb3 = HashEmbedder()
     assert set(index.add(docs, chunks_of(docs, s), emb3, progress=False).values()) == {"unchanged"}
     assert emb3.calls == 0 and index.manifest["generation"] == gen
     # a changed article at the same path replaces the old one's chunks
     changed = make_doc(docs[1].text.replace("科技成果", "技术专利") + "新增一句。", docs[1].path, title="文章1")
-    emb4 = CountingEmbedder()
+    emb4 = HashEmbedder()
     status = Index.open(s.index_dir, s).add([changed], chunks_of([changed], s), emb4, progress=False)
     assert status == {changed.doc_id: "updated"} and emb4.texts == len(chunks_of([changed], s))
     index = Index.open(s.index_dir, s)
@@ -154,17 +130,17 @@ def test_other_model_or_chunker_refuses_with_rebuild_hint(tmp_path):
     with pytest.raises(IndexError_, match=r"fake-bigram.*--rebuild"):
         Index.open(s.index_dir, other)
 
-    class OtherDim(CountingEmbedder):
+    class OtherDim(HashEmbedder):
         dim = 32
 
     with pytest.raises(IndexError_, match="cannot add vectors"):
         Index.open(s.index_dir, s).add(corpus(1, 5), chunks_of(corpus(1, 5), s), OtherDim(), progress=False)
     rechunk = dataclasses.replace(s, chunk_size=s.chunk_size + 100)
     with pytest.raises(IndexError_, match=r"chunk.*--rebuild"):
-        Index.open(s.index_dir, rechunk).add(corpus(1, 5), chunks_of(corpus(1, 5), rechunk), CountingEmbedder(), progress=False)
+        Index.open(s.index_dir, rechunk).add(corpus(1, 5), chunks_of(corpus(1, 5), rechunk), HashEmbedder(), progress=False)
     # --rebuild: a new index replaces the old one when saved
     fresh = Index.create(s.index_dir, rechunk, overwrite=True)
-    fresh.add(corpus(1, 7), chunks_of(corpus(1, 7), rechunk), CountingEmbedder(), progress=False)
+    fresh.add(corpus(1, 7), chunks_of(corpus(1, 7), rechunk), HashEmbedder(), progress=False)
     reopened = Index.open(s.index_dir, rechunk)
     assert len(reopened.documents) == 1 and reopened.manifest["chunker"]["size"] == s.chunk_size + 100
     assert sorted(p.name for p in s.index_dir.glob("gen-*")) == [reopened.manifest["folder"]]
@@ -208,9 +184,9 @@ def test_missing_index_message(tmp_path):
 def test_a_second_writer_cannot_overwrite_newer_changes(tmp_path):
     index, s, _ = build(tmp_path, corpus(2))
     a, b = Index.open(s.index_dir, s), Index.open(s.index_dir, s)
-    a.add(corpus(1, 10), chunks_of(corpus(1, 10), s), CountingEmbedder(), progress=False)
+    a.add(corpus(1, 10), chunks_of(corpus(1, 10), s), HashEmbedder(), progress=False)
     with pytest.raises(RagError, match="another process"):
-        b.add(corpus(1, 11), chunks_of(corpus(1, 11), s), CountingEmbedder(), progress=False)
+        b.add(corpus(1, 11), chunks_of(corpus(1, 11), s), HashEmbedder(), progress=False)
     assert len(Index.open(s.index_dir, s).documents) == 3
 
 
@@ -221,7 +197,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     import rag.store as store
-    from test_store import CountingEmbedder, corpus, chunks_of, settings_for
+    from test_store import HashEmbedder, corpus, chunks_of, settings_for
     s = settings_for(Path({root!r}))
     pause = {pause!r}
     if pause:
@@ -238,7 +214,7 @@ WRITER = textwrap.dedent("""
     index = store.Index.open(s.index_dir, s)
     docs = corpus({n}, start=100)
     print("WRITING", flush=True)
-    index.add(docs, chunks_of(docs, s), CountingEmbedder(), progress=False)
+    index.add(docs, chunks_of(docs, s), HashEmbedder(), progress=False)
     print("DONE", flush=True)
 """)
 
@@ -264,7 +240,7 @@ def assert_loads_with(s: Settings, n_docs: set[int]) -> Index:
     index = Index.open(s.index_dir, s)
     assert len(index.documents) in n_docs
     assert len(index.chunks) == len(index.vectors) == len(index.lexical)
-    q = CountingEmbedder().encode_queries(["城市1的科技成果"])[0]
+    q = HashEmbedder().encode_queries(["城市1的科技成果"])[0]
     assert index.vectors.search(q, 1)[0].size == 1
     return index
 
@@ -287,7 +263,7 @@ def test_sigkill_mid_write_leaves_a_loadable_index(tmp_path, pause, expect):
     assert len(list(s.index_dir.glob("gen-*"))) == 2  # the killed write left a second generation folder
     again = assert_loads_with(s, {expect})
     # the next write works and clears the leftovers
-    again.add(corpus(1, 50), chunks_of(corpus(1, 50), s), CountingEmbedder(), progress=False)
+    again.add(corpus(1, 50), chunks_of(corpus(1, 50), s), HashEmbedder(), progress=False)
     assert_loads_with(s, {expect + 1})
     assert [p.name for p in s.index_dir.glob("gen-*")] == [Index.open(s.index_dir, s).manifest["folder"]]
 
@@ -315,17 +291,17 @@ def test_ingest_into_index_and_default_build(tmp_path):
     from rag.store import ingest_into_index, open_or_build_default
 
     s = settings_for(tmp_path)
-    emb = CountingEmbedder()
+    emb = HashEmbedder()
     reports = ingest_into_index(default_corpus(), s, progress=False, embedder=emb)
     assert [r.status for r in reports if r.ok] == ["added"] * 5
     n = len(Index.open(s.index_dir, s).chunks)
     assert emb.texts == n
-    emb2 = CountingEmbedder()
+    emb2 = HashEmbedder()
     reports = ingest_into_index(default_corpus(), s, progress=False, embedder=emb2)
     assert [r.status for r in reports if r.ok] == ["unchanged"] * 5 and emb2.calls == 0
     index = open_or_build_default(s, progress=False)  # exists: opened, nothing embedded
     assert len(index.chunks) == n
-    reports = ingest_into_index(default_corpus()[:2], s, progress=False, embedder=CountingEmbedder(), rebuild=True)
+    reports = ingest_into_index(default_corpus()[:2], s, progress=False, embedder=HashEmbedder(), rebuild=True)
     assert len(Index.open(s.index_dir, s).documents) == 2 and all(r.status == "added" for r in reports if r.ok)
 
 
@@ -338,7 +314,7 @@ def test_interrupted_ingest_keeps_what_was_embedded(tmp_path, monkeypatch):
         body = "".join(f"第{i}篇报道的第{j}段介绍了城市{i}科技成果转化的新进展，签约项目{i * 10 + j}个。" for j in range(12))
         (src / f"news_{i}.txt").write_text(f"城市{i}科技成果转化报道\n\n{body}\n", encoding="utf-8")
 
-    class Interrupted(CountingEmbedder):
+    class Interrupted(HashEmbedder):
         def encode_passages(self, texts, progress=False):
             if self.calls == 3:
                 raise KeyboardInterrupt
@@ -350,7 +326,7 @@ def test_interrupted_ingest_keeps_what_was_embedded(tmp_path, monkeypatch):
         store.ingest_into_index([src], s, progress=False, embedder=Interrupted())
     index = Index.open(s.index_dir, s)  # Ctrl-C during the 4th article: the first three were saved
     assert len(index.documents) == 3 and len(index.chunks) == len(index.vectors) == len(index.lexical)
-    emb = CountingEmbedder()
+    emb = HashEmbedder()
     reports = store.ingest_into_index([src], s, progress=False, embedder=emb)  # running again finishes the job
     assert sorted(r.status for r in reports) == ["added"] * 3 + ["unchanged"] * 3
     assert len(Index.open(s.index_dir, s).documents) == 6

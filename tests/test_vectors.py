@@ -78,6 +78,25 @@ def test_switches_to_hnsw_past_the_threshold_and_still_filters_and_removes(tmp_p
     assert again.approximate and again.search(x[42], 1)[0].tolist() == [42]
 
 
+def test_hnsw_removal_is_a_tombstone_until_many_then_a_rebuild(tmp_path):
+    x, ids = unit(600), np.arange(600)
+    store = FaissVectors(32, ann_threshold=200)
+    store.add(ids, x)
+    graph = store.index
+    store.remove([7, 8, 9, 9999])  # 9999 was never there
+    assert store.index is graph and len(store) == 597  # no rebuild
+    assert store.search(x[8], 1)[0].tolist() != [8]
+    assert 8 not in store.search(x[8], 50)[0].tolist()
+    assert 8 not in store.search(x[8], 5, np.array([8, 10, 11]))[0].tolist()
+    store.save(tmp_path)
+    again = FaissVectors.load(tmp_path, 32, ann_threshold=200)
+    assert len(again) == 597 and 8 not in again.search(x[8], 50)[0].tolist()
+    assert again.search(x[10], 1)[0].tolist() == [10]
+    again.remove(ids[10:200])  # past the share: the graph is rebuilt from the live vectors
+    assert again.index is not graph and len(again.deleted) == 0 and len(again) == 407 and again.approximate
+    assert again.search(x[300], 1)[0].tolist() == [300]
+
+
 def test_milvus_lite_round_trip_matches_faiss(tmp_path):
     x, ids = unit(120), np.arange(120)
     faiss_store = FaissVectors(32)
