@@ -31,6 +31,7 @@ from rag.script import han_count, to_simplified, to_traditional
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
 SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
+CONTEXT_NAME_SHARE = 0.6  # English: a name spelled by the passage, not the sentence, counts this much
 EN_SENT_TERM_THRESHOLD = 0.25  # the same for English questions, whose words reach Chinese only through dictionary glosses
 DENSE_SENTENCES = 8  # sentences per question that get a dense score (the rest keep their lexical score)
 CANDIDATE_SENTENCES = 8  # best sentences searched for a typed answer span
@@ -237,15 +238,20 @@ def _title_terms(q: Question, title: str) -> tuple[list[str], list[str]]:
     return topic, asked
 
 
-def _en_match(q: Question, text: str, names: Sequence[str]) -> float:
-    """English question vs Chinese text: names through pinyin, other content words through their Chinese glosses."""
+def _en_match(q: Question, text: str, names: Sequence[str], context: str = "") -> float:
+    """English question vs Chinese text: names through pinyin, other content words through their Chinese glosses.
+    A name only the `context` (the sentence's passage and title) spells counts CONTEXT_NAME_SHARE of one the sentence
+    spells itself (the sentence about the asked thing often leaves the place to the title)."""
     groups = list(q.glosses) + list(q.topic_glosses)
     g = gloss_coverage(groups, text) if groups else 0.0
     zh = [t for t in q.terms if han_count(t)]
     if zh:
         g = 0.5 * g + 0.5 * coverage(zh, text) if groups else coverage(zh, text)
     if names:
-        return 0.5 * name_coverage(names, text) + 0.5 * g
+        spelled = name_coverage(names, text)
+        if context and spelled < 1.0:
+            spelled = max(spelled, CONTEXT_NAME_SHARE * name_coverage(names, context))
+        return 0.5 * spelled + 0.5 * g
     return g
 
 
@@ -263,7 +269,7 @@ def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence], emb
             ctx_cache[s.hit] = to_simplified(h.chunk.title or "") + "\n" + (h.chunk.text_simplified or to_simplified(h.chunk.text))
         ctx = ctx_cache[s.hit]
         if en:
-            s.lex = _en_match(q, s.simp, names)
+            s.lex = _en_match(q, s.simp, names, ctx)
             s.ctx = _en_match(q, ctx, names)
         else:
             _, asked = _title_terms(q, h.chunk.title)
@@ -682,7 +688,8 @@ def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float
         groups = q.glosses
         t = to_simplified(title)
         asked = [g for g in groups if not any(z in t for z in g)] or groups
-        sent_cov = gloss_coverage(asked, sent) if asked else 0.0
+        # glosses are loose translations: a gloss the title shares still counts when the sentence has it too
+        sent_cov = max(gloss_coverage(asked, sent), gloss_coverage(groups, sent)) if groups else 0.0
         return sent_cov, ncov, ncov
     _, asked = _title_terms(q, title)
     sent_cov = coverage(asked or q.terms, sent)

@@ -92,6 +92,11 @@ def _split_syllables(word: str) -> list[str] | None:
     return best[n]
 
 
+# conventional romanizations that are not Hanyu Pinyin spellings of the name (Shaanxi is 陕西, shǎnxī)
+ROMANIZATIONS = {"shaanxi": "shanxi", "tsinghua": "qinghua", "peking": "beijing", "tibet": "xizang",
+                 "canton": "guangzhou", "macau": "aomen", "macao": "aomen", "amoy": "xiamen", "hongkong": "xianggang"}
+
+
 def pinyin_names(text: str) -> list[str]:
     """Capitalised words of an English text, past the first word, that spell pinyin syllables (Xining, Xi'an,
     Zhongguangxue), lower-cased without apostrophes: the names an English question gives that Chinese text can spell."""
@@ -101,6 +106,7 @@ def pinyin_names(text: str) -> list[str]:
         if i == 0 or not w[0].isupper():
             continue
         k = re.sub(r"['\u2019\-]", "", re.sub(r"['\u2019]s$", "", w)).lower()
+        k = ROMANIZATIONS.get(k, k)
         if len(k) >= 3 and _split_syllables(k) is not None and k not in out:
             out.append(k)
     return out
@@ -185,7 +191,7 @@ def tokenize_query(text: str, pinyin: bool = True) -> list[str]:
     for t in toks:
         if not _LATIN_RE.match(t) or len(t) < 3:
             continue
-        syl = _split_syllables(t)
+        syl = _split_syllables(ROMANIZATIONS.get(t, t))
         if not syl:
             continue
         runs = {"".join(syl)}

@@ -205,9 +205,18 @@ _ACRONYMS = {"r&d": "research and development", "ai": "artificial intelligence",
              "ceo": "chief executive", "ipo": "initial public offering", "sme": "small and medium enterprises",
              "it": "", "us": ""}
 _EN_FORMS = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+# irregular past forms of verbs news questions use (held -> hold -> 举行); regular ones go through _EN_FORMS
+_EN_IRREGULAR = dict(pair.split(":") for pair in (
+    "held:hold began:begin begun:begin won:win met:meet made:make led:lead spent:spend rose:rise risen:rise grew:grow "
+    "grown:grow built:build sold:sell bought:buy brought:bring chose:choose chosen:choose gave:give given:give "
+    "went:go gone:go saw:see seen:see told:tell said:say found:find became:become paid:pay kept:keep left:leave "
+    "sent:send ran:run drew:draw drawn:draw fell:fall fallen:fall took:take taken:take wrote:write written:write "
+    "spoke:speak spoken:speak thought:think taught:teach caught:catch struck:strike stood:stand understood:understand "
+    "laid:lay lost:lose meant:mean heard:hear shown:show broke:break broken:break drove:drive driven:drive "
+    "ate:eat eaten:eat flew:fly flown:fly hit:hit cut:cut put:put let:let shut:shut").split())
 
 
-_CEDICT_CACHE_VERSION = 1
+_CEDICT_CACHE_VERSION = 2
 
 
 def _build_cedict_reverse() -> dict[str, list[tuple[float, str]]]:
@@ -232,7 +241,7 @@ def _build_cedict_reverse() -> dict[str, list[tuple[float, str]]]:
         simp = m.group(2)
         if len(simp) < 2 or han_count(simp) != len(simp):
             continue
-        for seg in m.group(3).split("/"):
+        for seg in re.split(r"[/;]", m.group(3)):  # senses are /-separated, synonyms within a sense ;-separated
             words = re.sub(r"[^a-z&\- ]", " ", drop.sub(" ", seg.lower())).split()
             if not words or len(words) > 4:
                 continue
@@ -273,10 +282,12 @@ def _cedict_reverse() -> dict[str, list[tuple[float, str]]]:
 def _en_lookup(word: str, limit: int = 8) -> list[str]:
     rev = _cedict_reverse()
     forms = [word] + [word[: -len(a)] + b for a, b in _EN_FORMS if word.endswith(a) and len(word) - len(a) >= 3]
+    if word in _EN_IRREGULAR:
+        forms.insert(1, _EN_IRREGULAR[word])
     cands: dict[str, float] = {}
     for k, f in enumerate(forms):
         for spec, zh in rev.get(f, []):
-            score = spec - 0.1 * k
+            score = spec  # a plural or past form is as good as its base word (enterprises -> enterprise -> 企业)
             if score > cands.get(zh, -1):
                 cands[zh] = score
     jieba, _ = _jieba()

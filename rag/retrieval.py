@@ -50,6 +50,7 @@ MAX_QUERY_CHARS = 2000  # longer questions are cut (the embedder reads 512 token
 CONFIDENT_COVERAGE = 0.2  # a lexical match covering this share of the query's best possible BM25 counts fully
 DENSE_MIN_SPAN = 0.08  # cosine range below which the dense candidates count as not clearly separated
 NAME_RERANK = 50  # hybrid: how many fused candidates of an English question are reordered by the names they spell
+GLOSS_SHARE = 0.5  # weight of dictionary-gloss coverage in that reordering, against 1 per name spelled
 NEAR_DUPLICATE_JACCARD = 0.8  # character 5-gram Jaccard above which two passages count as the same
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -235,21 +236,27 @@ class Retriever:
                 ranked = fuse(cand, self.settings)
                 names = pinyin_names(question) if not han_count(question) else []
                 if names:
-                    ranked = self._prefer_named(ranked, names)
+                    ranked = self._prefer_named(question, ranked, names)
             return self._collapse(ranked, cand, k)
 
-    def _prefer_named(self, ranked: list[tuple[int, float]], names: list[str]) -> list[tuple[int, float]]:
-        """The first NAME_RERANK candidates reordered by how many of `names` their title + text spell (ties keep the
-        fused order); each name spelled adds the head's score range, so scores still fall with rank."""
+    def _prefer_named(self, question: str, ranked: list[tuple[int, float]], names: list[str]) -> list[tuple[int, float]]:
+        """The first NAME_RERANK candidates reordered by how many of `names` their title + text spell, then by the share
+        of the question's other words whose dictionary glosses they contain (held -> 举行); ties keep the fused order.
+        Each name spelled adds the head's score range, the glosses at most half of it, so scores still fall with rank."""
+        from rag.question import english_glosses
+
         head = ranked[:NAME_RERANK]
         if not head:
             return ranked
+        groups = english_glosses(question) + english_glosses(question, capitalized=True)
         chunks = self.index.chunks
         step = head[0][1] - head[-1][1] + 1e-6
         scored = []
         for r, score in head:
-            spelled = round(name_coverage(names, f"{chunks[r].title or ''}\n{chunks[r].text_simplified}") * len(names))
-            scored.append((r, score + spelled * step))
+            text = f"{chunks[r].title or ''}\n{chunks[r].text_simplified}"
+            spelled = round(name_coverage(names, text) * len(names))
+            glossed = sum(1 for g in groups if any(z in text for z in g)) / len(groups) if groups else 0.0
+            scored.append((r, score + spelled * step + GLOSS_SHARE * glossed * step))
         return sorted(scored, key=lambda x: -x[1]) + ranked[NAME_RERANK:]
 
     def _collapse(self, ranked: list[tuple[int, float]], cand: _Candidates, k: int) -> list[Hit]:

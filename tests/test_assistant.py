@@ -88,6 +88,24 @@ def test_traditional_and_english_questions(assistant):
     assert e.language == "en" and e.found and e.text.startswith("The ") and "李智超" in e.text
 
 
+@pytest.mark.parametrize("question, expected", [
+    ("When was the Xining conference held?", "7月27"),  # held -> hold -> 举行 (irregular verb, CC-CEDICT gloss)
+    ("How many enterprises took part in the Xining conference?", "64"),  # enterprises -> 企业 (a ;-separated synonym)
+    ("How many R&D staff does Xi'an High-tech Zone have?", "30万"),  # Xi'an is only in the passage, not the sentence
+    ("How many fund products does Xi'an High-tech Zone manage?", "215"),
+    ("Who is the chairman of Shaanxi Sirui New Materials?", "王文斌"),  # Shaanxi is 陕西 (shanxi), not pinyin
+    ("How many projects were signed in Shenzhen?", None),  # a name no passage spells: refused
+    ("Who is the mayor of Shanghai?", None),
+])
+def test_english_questions_without_chinese_words(assistant, question, expected):
+    ans = assistant.ask(question)
+    assert ans.language == "en"
+    if expected is None:
+        assert not ans.found and not ans.citations
+    else:
+        assert ans.found and expected in ans.text and ans.citations
+
+
 def test_unanswerable_question_lists_related(assistant):
     a = assistant.ask("西宁对接会的主办方一共花了多少宣传费？")
     assert not a.found and "没有找到" in a.text and a.related and not a.citations

@@ -111,3 +111,12 @@ def test_top_k_orders_and_skips_zero():
     assert top_k(s, 3) == [(2, 5.0), (1, 2.0), (3, 0.5)]
     assert top_k(s, 10) == [(2, 5.0), (1, 2.0), (3, 0.5)]
     assert top_k(s, 2, np.array([1, 3])) == [(1, 2.0), (3, 0.5)]
+
+
+def test_pinyin_names_and_conventional_romanizations():
+    from rag.lexical import name_coverage, pinyin_names
+
+    assert pinyin_names("Who is the chairman of Shaanxi Sirui New Materials?") == ["shanxi", "sirui"]
+    assert pinyin_names("How much did Xi'an High-tech Zone's R&D share rise?") == ["xian"]
+    assert name_coverage(["xian"], "西安高新区") == 1.0 and name_coverage(["xian"], "先进制造业") == 0.0
+    assert "py:shanxi" in tokenize_query("Shaanxi Sirui")

@@ -106,3 +106,11 @@ def test_english_followups():
     h = [("How many projects were signed in Xining?", "59")]
     assert condense("What about Nanyang?", h) == "How many projects were signed in Nanyang?"
     assert "Xining" in condense("Who organised it?", h)
+
+
+def test_english_words_reach_chinese_through_cedict_synonyms_and_irregular_forms():
+    from rag.question import _en_lookup
+
+    assert _en_lookup("enterprises")[0] == "企业"  # "company; firm; enterprise" is one CC-CEDICT sense
+    assert "举行" in _en_lookup("held")[:3]  # held -> hold
+    assert "产品" in _en_lookup("products")[:3]
