@@ -33,6 +33,12 @@ from rag.settings import Settings
 History = Sequence[tuple[str, str]] | Sequence[dict] | None
 
 
+def _load_dictionary() -> None:
+    from rag.question import _cedict_reverse
+
+    _cedict_reverse()
+
+
 class _QueryCache:
     """Wraps an embedder so the question vector computed by retrieval is reused by the answerer (same text, same vector)."""
 
@@ -92,6 +98,9 @@ class Assistant:
         self.retriever = Retriever(index, self.embedder, settings)
         self._lock = threading.RLock()  # serialises index mutation (add_paths)
         self._llm: Any = None
+        # the English-to-Chinese dictionary (CC-CEDICT, ~0.3-2 s to load) is read in the background, not by the first
+        # English question
+        threading.Thread(target=_load_dictionary, name="rag-cedict", daemon=True).start()
 
     # ------------------------------------------------------------ construction
 

@@ -308,6 +308,24 @@ def test_cached_embedder_ignores_a_damaged_cache(tmp_path):
     assert again.encode_passages(["x"]).shape == (1, 4) and again.computed == 1
 
 
+def test_cached_embedder_keeps_finished_blocks_when_a_long_run_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(ev, "SAVE_EVERY", 2)
+
+    class FailsOnThirdBlock(_CountingEmbedder):
+        def encode_passages(self, texts, progress=False):
+            if self.calls >= 4:
+                raise KeyboardInterrupt
+            return self._vec(texts)
+
+    c = ev.CachedEmbedder(FailsOnThirdBlock(), tmp_path, "tiny", Settings())
+    with pytest.raises(KeyboardInterrupt):
+        c.encode_passages(["a", "b", "c", "d", "e", "f"])
+    inner = _CountingEmbedder()
+    again = ev.CachedEmbedder(inner, tmp_path, "tiny", Settings())
+    again.encode_passages(["a", "b", "c", "d", "e", "f"])
+    assert again.reused == 4 and inner.calls == 2  # the first two blocks were on disk
+
+
 # ---------------------------------------------------------------- end to end on a tiny corpus
 
 TINY = {
