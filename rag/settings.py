@@ -41,6 +41,7 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     rrf_k: int = 60
     fusion: str = "convex"  # "convex" (normalised scores, see rag/retrieval.py) | "rrf" (weighted reciprocal rank)
+    cross_lingual_fusion: str = "rrf"  # fusion for questions without Han characters (English over Chinese text)
     dense_weight: float = 1.0
     lexical_weight: float = 1.0  # with the convex fusion's confidence scaling, 0.8-2.5 all tie on the dev sets (C)
     ann_threshold: int = 200_000  # above this many chunks FAISS switches to an approximate (HNSW) index

@@ -222,3 +222,7 @@ def test_english_question_prefers_passages_spelling_its_names(tmp_path):
     assert hits[0].chunk.doc_id == docs[0].doc_id  # 西安 spells Xi'an; 先进 (xianjin) does not
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     assert r.retrieve("西安高新区研发投入占比", top_k=1)[0].chunk.doc_id == docs[0].doc_id
+    # fused by rank (cross_lingual_fusion="rrf": scores ~ 1/(60+rank)); a Chinese question by convex scores (~1-2)
+    assert hits[0].score < 0.2 and r.retrieve("西安高新区研发投入占比", top_k=1)[0].score > 0.5
+    convex = Retriever(index, HashEmbedder(), dataclasses.replace(s, cross_lingual_fusion="convex"))
+    assert convex.retrieve(q, top_k=1)[0].score > 0.5
