@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, pos_tokens
+from rag.question import Question, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import han_count, to_simplified, to_traditional
 
@@ -108,13 +108,6 @@ def coverage(terms: Sequence[str], text: str) -> float:
 def english_names(question: Question) -> list[str]:
     """Capitalised words of an English question that spell pinyin (Xining, Xi'an, Zhongguangxue): matchable in Chinese."""
     return pinyin_names(question.standalone)
-
-
-def gloss_coverage(groups: Sequence[Sequence[str]], text: str) -> float:
-    """Share of an English question's content words with a Chinese gloss (CC-CEDICT) present in `text`."""
-    if not groups:
-        return 0.0
-    return sum(1 for g in groups if any(z in text for z in g)) / len(groups)
 
 
 # ---------------------------------------------------------------- sentence candidates

@@ -329,6 +329,13 @@ def english_glosses(text: str, capitalized: bool = False) -> list[list[str]]:
     return out
 
 
+def gloss_coverage(groups: list[list[str]], text: str) -> float:
+    """Share of an English question's content words with a Chinese gloss (CC-CEDICT) present in `text`."""
+    if not groups:
+        return 0.0
+    return sum(1 for g in groups if any(z in text for z in g)) / len(groups)
+
+
 # ---------------------------------------------------------------- focus of a number question: 多少个项目 -> (个, 项目)
 
 _NUM_Q = re.compile(r"(第)?(?:多少|几)([个项家名位支场届次人件所座条种批户元亿万千百]?)")

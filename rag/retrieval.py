@@ -252,7 +252,7 @@ class Retriever:
         """The first NAME_RERANK candidates reordered by how many of `names` their title + text spell, then by the share
         of the question's other words whose dictionary glosses they contain (held -> 举行); ties keep the fused order.
         Each name spelled adds the head's score range, the glosses at most half of it, so scores still fall with rank."""
-        from rag.question import english_glosses
+        from rag.question import english_glosses, gloss_coverage
 
         head = ranked[:NAME_RERANK]
         if not head:
@@ -264,7 +264,7 @@ class Retriever:
         for r, score in head:
             text = f"{chunks[r].title or ''}\n{chunks[r].text_simplified}"
             spelled = round(name_coverage(names, text) * len(names))
-            glossed = sum(1 for g in groups if any(z in text for z in g)) / len(groups) if groups else 0.0
+            glossed = gloss_coverage(groups, text)
             scored.append((r, score + spelled * step + GLOSS_SHARE * glossed * step))
         return sorted(scored, key=lambda x: -x[1]) + ranked[NAME_RERANK:]
 
