@@ -146,6 +146,12 @@ def folder_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
+def parts_mb(folder: Path) -> str:
+    """The index's files by size, largest first (e.g. "vectors.faiss 147, chunks.jsonl 160, ...")."""
+    sizes = sorted(((p.stat().st_size / 2**20, p.name) for p in folder.rglob("*") if p.is_file()), reverse=True)
+    return ", ".join(f"{name} {mb:.0f}" for mb, name in sizes if mb >= 0.5)
+
+
 def llama_baseline(chunks: list[Chunk], vectors: np.ndarray, embedder: Any, top_k: int):
     """A default llama-index VectorStoreIndex (SimpleVectorStore) over the same chunks and vectors."""
     from llama_index.core import VectorStoreIndex
@@ -246,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             lat = {m: timed(lambda q, m=m: retriever.retrieve(q, top_k=top_k, mode=m), qs) for m in ("lexical", "dense", "hybrid")}
             qemb = timed(lambda q: embedder.encode_queries([q]), qs)
             if n == sizes[-1]:
-                footprint = {"disk_mb": folder_mb(folder), "rss_mb": rss_mb(), "rss_growth_mb": rss_index - rss0,
+                footprint = {"disk_mb": folder_mb(folder), "parts": parts_mb(folder), "rss_mb": rss_mb(), "rss_growth_mb": rss_index - rss0,
                              "approximate": bool(index.vectors.approximate)}
             base = None
             if not args.no_baseline:
@@ -286,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"at {rows[-1][1]} chunks: index on disk {footprint['disk_mb']:.0f} MB; process RSS {footprint['rss_mb']:.0f} MB "
               f"(+{footprint['rss_growth_mb']:.0f} MB while the index was built); FAISS "
               f"{'HNSW' if footprint['approximate'] else 'exact flat'}")
+        print(f"  on disk by file (MB): {footprint['parts']}")
         if "baseline_rss_growth_mb" in footprint:
             print(f"  llama-index VectorStoreIndex over the same chunks: +{footprint['baseline_rss_growth_mb']:.0f} MB RSS "
                   "(in memory only)")
