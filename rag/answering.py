@@ -27,7 +27,7 @@ import numpy as np
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
-from rag.script import han_count, to_simplified, to_traditional
+from rag.script import cn_numeral, han_count, to_simplified, to_traditional
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
 SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
@@ -783,28 +783,12 @@ def not_found_text(q: Question) -> str:
     return _render(text, q.language)
 
 
-_CN_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_SCALES = {"十": 10, "百": 100, "千": 1000}
 _MAGNITUDES = (("万亿", 10 ** 12), ("亿", 10 ** 8), ("万", 10 ** 4), ("千", 10 ** 3), ("百", 100))
 _EN_UNITS = {"元": "yuan", "美元": "US dollars", "%": "%", "％": "%", "‰": "‰", "个百分点": "percentage points",
              "人次": "person-times", "人": "people", "名": "people", "位": "people", "户": "households", "吨": "tonnes",
              "亩": "mu", "平方公里": "km²", "平方米": "m²", "公里": "km", "千米": "km", "米": "m", "微米": "μm", "纳米": "nm",
              "倍": "times", "岁": "years old", "年": "years", "天": "days", "小时": "hours"}
 _EN_APPROX = {"逾": "over", "超过": "over", "超": "over", "近": "nearly", "约": "about"}
-
-
-def _cn_int(text: str) -> int | None:
-    """A Chinese numeral below 10,000 as an int (五 -> 5, 十二 -> 12, 三百零五 -> 305); None if it is not one."""
-    total, digit = 0, None
-    for ch in text:
-        if ch in _CN_VALUES:
-            digit = _CN_VALUES[ch]
-        elif ch in _CN_SCALES:
-            total += (1 if digit is None else digit) * _CN_SCALES[ch]
-            digit = None
-        else:
-            return None
-    return total + (digit or 0)
 
 
 def _en_amount(value: float) -> str:
@@ -832,7 +816,7 @@ def english_figure(figure: str) -> str:
     for part in parts:
         if re.fullmatch(r"\d+(?:\.\d+)?", part):
             values.append(float(part))
-        elif (v := _cn_int(part)) is not None:
+        elif (v := cn_numeral(part)) is not None:
             values.append(float(v))
         else:
             return ""

@@ -47,7 +47,7 @@ from typing import Protocol
 from rag.chunking import split_sentences
 from rag.errors import RagError
 from rag.records import Citation
-from rag.script import fold_width, to_simplified, to_traditional
+from rag.script import cn_numeral, fold_width, to_simplified, to_traditional
 from rag.settings import Settings
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -357,8 +357,6 @@ def draft_answer(question: str, passages: Sequence[Citation], language: str, llm
 # Verifying
 
 _CITE_RE = re.compile(r"[\[【]\s*\d+(?:\s*[,，、]\s*\d+)*\s*[\]】]")
-_CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 # measure words and units that may follow a number (a count's "thing counted" starts with one of these)
 _CLASSIFIERS = set("个家项名位场次支条件所座人届批份种类轮期张台套辆艘架篇本部门只头户间栋处层级倍岁元亩吨米克秒天周年月日号")
 _TIME_UNITS = set("年月日号")  # dates: checked as values and as month-day pairs, not as "the thing counted"
@@ -390,22 +388,6 @@ _FUNCTION_WORDS = {
 }
 
 
-def _cn_to_int(s: str) -> int | None:
-    """五 -> 5, 十二 -> 12, 二十五 -> 25, 一百零八 -> 108, 二〇二四 -> 2024."""
-    if all(ch in _CN_DIGIT for ch in s):
-        return int("".join(str(_CN_DIGIT[ch]) for ch in s)) if s else None
-    total, digit = 0, None
-    for ch in s:
-        if ch in _CN_DIGIT:
-            digit = _CN_DIGIT[ch]
-        elif ch in _CN_UNIT:
-            total += (1 if digit is None else digit) * _CN_UNIT[ch]
-            digit = None
-        else:
-            return None
-    return total + (digit or 0)
-
-
 def normalize_numbers(text: str) -> str:
     """Full-width digits folded, thousands separators dropped, Chinese numerals before a unit (五场, 第六) -> digits."""
     text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", fold_width(text))
@@ -415,7 +397,7 @@ def normalize_numbers(text: str) -> str:
         numeral = m.group(2) or m.group(4)
         if numeral == "一" and not prefix:  # the article-like 一 (一个, 一项) is not a claim worth checking
             return m.group(0)
-        value = _cn_to_int(numeral)
+        value = cn_numeral(numeral)
         return m.group(0) if value is None else prefix + str(value)
 
     return _CN_NUMERAL_RE.sub(repl, text)

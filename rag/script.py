@@ -59,3 +59,26 @@ def fold_width(text: str) -> str:
 _FOLD = {o: unicodedata.normalize("NFKC", chr(o))
          for o in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B), *map(ord, "％＋－．／＠＃＆")]}
 _FOLD[0x3000] = " "
+
+
+_CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
+
+
+def cn_numeral(text: str) -> int | None:
+    """A Chinese numeral below 10,000 as an int (五 -> 5, 十二 -> 12, 一百零八 -> 108; digit by digit: 二〇二四 -> 2024);
+    None if it is not one."""
+    if not text:
+        return None
+    if all(ch in _CN_DIGIT for ch in text):
+        return int("".join(str(_CN_DIGIT[ch]) for ch in text))
+    total, digit = 0, None
+    for ch in text:
+        if ch in _CN_DIGIT:
+            digit = _CN_DIGIT[ch]
+        elif ch in _CN_UNIT:
+            total += (1 if digit is None else digit) * _CN_UNIT[ch]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
