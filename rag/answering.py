@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, gloss_coverage, pos_tokens
+from rag.question import Question, cedict, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import cn_numeral, han_count, to_simplified, to_traditional
 
@@ -350,8 +350,10 @@ def _numbers(simp: str) -> list[re.Match]:
         cn = not re.search(r"\d", num)
         if cn and not (unit or mag):
             continue  # 一体化, 万企: a Chinese numeral counts only with a measure word
-        if cn and len(num) == 1 and num in "万亿千百十" :
-            continue
+        if cn and len(num) == 1 and num in "万亿千百" or num == "十" and not unit:
+            continue  # 万企 / 百园: a lone magnitude is not a count (十家 is)
+        if _YEAR_RE.match(num) and not (unit or mag or m.group("ord")):
+            continue  # 《2024中国…白皮书》, 2023光子产业: a year naming something, not a figure
         if num == "一" and re.match(r"[批些系揽带体道起同]", simp[m.end("num"):m.end("num") + 1]):
             continue  # 一批 / 一些 / 一系列: not a count
         end = m.end()
@@ -412,6 +414,26 @@ def _verbs(text: str) -> list[str]:
     return [w for w, f in pos_tokens(text) if f.startswith("v") and han_count(w) == len(w)]
 
 
+_MONEY_NOUN = re.compile(r"(?:资金|金额|经费|费用?|奖金|基金|投资|投入|款|钱|价格?|成本|收入|产值|营收|销售额|利润|税收?|资本|融资|"
+                         r"总额|预算|补贴|补助|薪酬|工资)$")
+
+
+_GENERIC_MONEY = ("资金", "金额", "总额", "钱", "费用", "经费", "款项", "款", "投资", "投入", "资本")
+
+
+def money_qualifier(noun: str) -> str:
+    """What a money noun says beyond "money": 宣传费 -> 宣传, 签约资金 -> 签约, 奖金 -> 奖金, 资金 -> ""."""
+    for g in _GENERIC_MONEY + ("费",):
+        if noun.endswith(g):
+            return noun[: -len(g)]
+    return noun
+
+
+def asks_money(q: Question) -> bool:
+    """Whether a number question asks for an amount of money (its focus or counted noun is 资金, 奖金, 经费...)."""
+    return any(_MONEY_NOUN.search(w) for w in (q.focus, q.counted, *q.counted_any) if w)
+
+
 def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> str:
     """How a number in a sentence counts the thing a count question asks for, or "" when it does not:
     "noun"    the counted noun sits with the number (59个项目合作协议 for 多少个项目);
@@ -425,6 +447,10 @@ def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> s
         return ""
     if any(c in after + seg for c in asked):
         return "noun"
+    if asks_money(q) and "元" in (m.group("mag") or "") + (m.group("unit") or "") + (m.group("unit2") or ""):
+        clo, chi = _clause_bounds(simp, m.start(), m.end())
+        if all(money_qualifier(w) in simp[clo:chi] for w in asked):
+            return "measure"  # 多少资金 is answered by 1000万元; 多少宣传费 only where the clause says 宣传
     if after:  # the number names a different thing of its own (64家企业)
         return ""
     measure = m.group("unit2") or m.group("unit") or ""
@@ -479,6 +505,8 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             local += 0.4 * coverage(_focus_terms(q), seg)
         if not unit:
             local -= 0.3  # a bare number says little
+        if asks_money(q) and not re.search(r"元|美元|%|％", unit):
+            local -= 1.0  # 奖金是多少 is not answered by 一等奖2名
         if q.language == "en":  # English grammar: "how many" counts things, "how much" asks an amount or a share
             measure = m.group("unit2") or m.group("unit") or ""
             if re.search(r"\bhow much\b", q.simplified, re.I) and measure in _COUNT_CLASSIFIERS:
@@ -513,9 +541,13 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
         return None
     jieba, pseg = _jieba()
     first = next(iter(pseg.cut(simp[pos:pos + 6])), None)
-    if first is None or not (first.flag in _NAME_POS or first.flag in ("n", "x", "j", "ns") and len(first.word) <= 3):
+    if first is None:
         return None
-    if first.flag not in _NAME_POS and jieba.dt.FREQ.get(first.word, 0) > 500:
+    if first.flag in _NAME_POS:
+        pass
+    elif len(first.word) == 1 and first.word in cedict().surnames:
+        pass  # 何 守法: jieba cut off a surname that is also a common word
+    elif first.flag not in ("n", "x", "j", "ns") or len(first.word) > 3 or jieba.dt.FREQ.get(first.word, 0) > 500:
         return None  # a common word (表示, 出席), not a name
     n = 3 if len(run) >= 3 else 2
     if n == 3 and (run[2] in "的为在是和与等及、" or jieba.dt.FREQ.get(simp[pos + 2:pos + 4], 0) > 20):
@@ -742,6 +774,8 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
         reason = "" if ok else f"question terms covered: passage {pass_cov:.2f}, sentence {sent_cov:.2f}"
         if ok and q.kind == "number" and q.counted and q.counted not in best.sentence.simp and not best.counts:
             ok, reason = False, f"no number counts {q.counted}"
+        elif ok and q.kind == "number" and q.focus and not best.counts and coverage(_focus_terms(q), best.sentence.simp) < 0.5:
+            ok, reason = False, f"the sentence does not say what {q.focus} is"  # 奖金 asked, only 签约总资金 given
     if ok and best.local < -0.5:
         ok, reason = False, "the typed answer does not match the question"
     return Extraction(ok, best, ranked, max(0.0, min(1.0, support)), reason)

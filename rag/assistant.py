@@ -34,9 +34,9 @@ History = Sequence[tuple[str, str]] | Sequence[dict] | None
 
 
 def _load_dictionary() -> None:
-    from rag.question import _cedict_reverse
+    from rag.question import cedict
 
-    _cedict_reverse()
+    cedict()
 
 
 class _QueryCache:

