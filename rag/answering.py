@@ -56,7 +56,7 @@ _DATE_RE = re.compile(
     r"|(?:19|20)\d{2}\s*年(?:度)?"
     r"|(?<![\d月])\d{1,2}\s*(?:日|号)(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?")
 _PLACE_RE = re.compile(
-    r"(?:在|于|地点[为是：:]?|位于|落户|来到|走进)(?P<place>[^，,。；;！？!?、\s“”\"]{2,28}?)"
+    r"(?:在|(?<![助等由对关属终基鉴至善])于|地点[为是：:]?|位于|落户|来到|走进)(?P<place>[^，,。；;！？!?、\s“”\"]{2,28}?)"
     r"(?=举办|举行|召开|开幕|闭幕|落幕|启动|开展|进行|成立|揭牌|亮相|落地|开园|开业|隆重|盛大|成功|顺利|[，,。；;]|$)")
 _ENUM_RE = re.compile(r"[^，,。；;！？!?、：:“”\s]{2,30}(?:、[^，,。；;！？!?、：:“”\s]{2,30}){1,}")
 _COUNT_CLASSIFIERS = set("个项家名位支场届次件所座条种批户台套篇部款人")  # measure words of counted things (not 元, %, 万)
@@ -632,11 +632,29 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
         has_month = "月" in d or bool(re.search(r"\d{4}[-/.]\d", d))
         has_year = bool(re.search(r"(19|20)\d{2}", d))
         if re.search(r"几月|哪个月|哪月|什么日期|几月几日|几号|what (date|month)|which (date|month)", q.simplified, re.I) and not has_month:
-            local -= 0.6  # the question asks for a month/date: a bare day or year does not answer it
+            local -= 1.0  # the question asks for a month/date: a bare day or year does not answer it (not found if alone)
         if re.search(r"哪一?年|几几年|什么年份|what year|which year|in what year", q.simplified, re.I) and not has_year:
-            local -= 0.6
+            local -= 1.0
         out.append(Span(s, d.strip(), a, b, local, _clause_answer(s.simp, a, b, min_chars=12)))
     return out
+
+
+_NOT_IN_PLACE = ("v", "l", "i", "p", "u", "x", "m", "c", "r", "f", "d", "t", "q")
+
+
+def _antecedent_place(simp: str, pos: int) -> tuple[int, int] | None:
+    """The noun phrase opening the clause before `pos` (what 这里 refers to), if it names a place or organisation."""
+    lo, _ = _clause_bounds(simp, pos, pos)
+    if lo == 0 or simp[lo - 1] not in "，,;；":
+        return None
+    plo, _ = _clause_bounds(simp, lo - 1, lo - 1)
+    start, end, named = plo, plo, False
+    for w, f in pos_tokens(simp[plo:lo - 1]):
+        if (f.startswith(_NOT_IN_PLACE) and not (f == "a" and len(w) == 1)) or (len(w) >= 4 and f not in ("ns", "nt", "nz")):
+            break
+        named = named or f in ("ns", "nt", "nz")
+        end += len(w)
+    return (start, end) if named and end - start >= 3 else None
 
 
 def extract_where(q: Question, s: Sentence) -> list[Span]:
@@ -647,13 +665,17 @@ def extract_where(q: Question, s: Sentence) -> list[Span]:
         if re.search(r"\d", place) and not re.search(r"[\u4e00-\u9fff]{2}", place):
             continue
         if any(place.startswith(x) for x in ("此", "这", "那", "本", "其", "该")):
-            continue
-        lo, hi = _clause_bounds(s.simp, a, b)
+            ante = _antecedent_place(s.simp, m.start()) if re.match(r"(这|那)(里|儿)|此(地|处)?$", place) else None
+            if not ante:
+                continue
+            a, b = ante  # 西宁科技大市场热闹非凡,在这里举行的…: "here" is the place the clause before names
+            place = s.simp[a:b]
+        lo, hi = _clause_bounds(s.simp, m.start(), m.end())  # the clause saying what happens there
         local = 0.5 * _local_terms(q, s.simp[lo:hi]) + min(0.4, 0.04 * len(place))
         tags = {f for _, f in pos_tokens(place)}
         if tags & {"ns", "nt", "nz"}:
             local += 0.2
-        out.append(Span(s, place, a, b, local, _strip_clause(s.simp[m.start():hi]) or place))
+        out.append(Span(s, place, a, b, local, _strip_clause(s.simp[min(a, m.start()):hi]) or place))
     return out
 
 

@@ -215,3 +215,15 @@ def test_money_questions_want_amounts_of_that_money():
     assert a.found and "1000万元" in a.text
     b = ask("大赛一等奖的奖金是多少？", _hits(OFFICIALS, XINING))  # 一等奖2名 counts people; 签约总资金 is other money
     assert not b.found, b.text
+
+
+def test_where_resolves_here_to_the_place_named_before_it():
+    a = ask("西宁对接会在哪里举行？")
+    assert a.found and "西宁科技大市场" in a.text
+    b = ask("西宁光伏对接会在哪里举行？", _hits(("西宁光伏对接会", "该技术将有助于提升西宁市光伏研究能力。光伏对接会在西宁市举行。")))
+    assert "有助" not in b.text and "西宁市" in b.text  # 有助于 is not a place marker
+
+
+def test_when_asking_month_and_day_is_not_answered_by_a_year():
+    a = ask("白皮书在几月几日发布？", _hits(OFFICIALS))
+    assert not a.found, a.text
