@@ -632,9 +632,11 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
         has_month = "月" in d or bool(re.search(r"\d{4}[-/.]\d", d))
         has_year = bool(re.search(r"(19|20)\d{2}", d))
         if re.search(r"几月|哪个月|哪月|什么日期|几月几日|几号|what (date|month)|which (date|month)", q.simplified, re.I) and not has_month:
-            local -= 1.0  # the question asks for a month/date: a bare day or year does not answer it (not found if alone)
+            if not re.search(r"日|号", d):
+                continue  # a month/date is asked: a year alone does not answer it
+            local -= 0.6  # a bare day answers it only in part
         if re.search(r"哪一?年|几几年|什么年份|what year|which year|in what year", q.simplified, re.I) and not has_year:
-            local -= 1.0
+            continue  # a year is asked
         out.append(Span(s, d.strip(), a, b, local, _clause_answer(s.simp, a, b, min_chars=12)))
     return out
 

@@ -225,5 +225,6 @@ def test_where_resolves_here_to_the_place_named_before_it():
 
 
 def test_when_asking_month_and_day_is_not_answered_by_a_year():
-    a = ask("白皮书在几月几日发布？", _hits(OFFICIALS))
+    summit = ("2023全球硬科技创新大会来了", "全球硬科技创新大会从2017年开始已连续成功举办六届,是展示硬科技成果的重要平台。")
+    a = ask("2023全球硬科技创新大会在几月几日开幕？", _hits(summit))
     assert not a.found, a.text
