@@ -31,7 +31,9 @@ _EN_KIND = [
     ("when", re.compile(r"^\s*(when\b|what (date|day|time|year|month)\b|on which (date|day)\b|in which (year|month)\b)", re.I)),
     ("who", re.compile(r"^\s*(who\b|whom\b|whose\b)|\bwho (is|was|are|were)\b", re.I)),
     ("where", re.compile(r"^\s*where\b|\b(in|at) which (place|city|venue|location)\b", re.I)),
-    ("number", re.compile(r"\bhow (many|much|large|big|long|high|fast|old)\b|\bwhat (percentage|percent|proportion|share|number|rank|amount)\b|\bwhich (place|rank)\b", re.I)),
+    ("number", re.compile(r"\bhow (many|much|large|big|long|high|fast|old)\b|\bwhat (percentage|percent|proportion|share|number|rank|amount)\b|\bwhich (place|rank)\b"
+                         r"|\bwhat (is|was|are|were) the (\w+[ -])?(size|amount|number|total|value|share|rate|percentage|proportion|scale|"
+                         r"budget|cost|population|growth|count)\b", re.I)),
     ("list", re.compile(r"^\s*(which|list|name)\b|\bwhat (are|were) (the )?\w+s\b", re.I)),
     ("yesno", re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.I)),
 ]
@@ -295,7 +297,11 @@ def cedict() -> Cedict:
 
 def _en_lookup(word: str, limit: int = 8) -> list[str]:
     rev = cedict().reverse
-    forms = [word] + [word[: -len(a)] + b for a, b in _EN_FORMS if word.endswith(a) and len(word) - len(a) >= 3]
+    us = re.sub(r"(?<=[a-z]{2})our(?=s?$|ed$|ing$|ites?$|able$|ers?$)", "or", word)  # British spellings: harbour -> harbor, organise -> organize
+    us = re.sub(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations)$", r"iz\1", us)
+    us = re.sub(r"(?<=[a-z]{3})tre(s?)$", r"ter\1", us)
+    forms = [word] + ([us] if us != word else [])
+    forms += [f[: -len(a)] + b for f in list(forms) for a, b in _EN_FORMS if f.endswith(a) and len(f) - len(a) >= 3]
     if word in _EN_IRREGULAR:
         forms.insert(1, _EN_IRREGULAR[word])
     cands: dict[str, float] = {}

@@ -30,6 +30,8 @@ from rag.question import analyze, condense, detect_kind, detect_language, normal
         ("Which universities took part?", "list"),
         ("Did any banks attend the Xining conference?", "yesno"),
         ("What is hard technology?", "what"),
+        ("What is the fund size managed by the zone?", "number"),
+        ("What was the total investment?", "number"),
     ],
 )
 def test_question_kind(question, kind):
@@ -114,3 +116,13 @@ def test_english_words_reach_chinese_through_cedict_synonyms_and_irregular_forms
     assert _en_lookup("enterprises")[0] == "企业"  # "company; firm; enterprise" is one CC-CEDICT sense
     assert "举行" in _en_lookup("held")[:3]  # held -> hold
     assert "产品" in _en_lookup("products")[:3]
+    assert "港口" in _en_lookup("harbour") and "中心" in _en_lookup("centres")  # British spellings
+    assert "组织" in _en_lookup("organisations")
+    assert not set(_en_lookup("four")) & set(_en_lookup("for"))  # four is not for
+
+
+def test_cedict_surnames():
+    from rag.question import cedict
+
+    names = cedict().surnames
+    assert {"何", "杨", "王", "欧阳"} <= names and "表示" not in names
