@@ -447,7 +447,7 @@ def question_focus(simplified: str, kind: str) -> tuple[str, str, bool]:
                 toks.pop()
             role = ""
             last = toks[-1] if toks else ("", "")
-            if (last[1][:1] == "n" and last[1] not in _ENTITY_POS) or (last[1] == "b" and len(last[0]) >= 3):  # 副厅长: b
+            if (last[1][:1] == "n" and last[1] not in _ENTITY_POS) or (last[1] == "b" and len(last[0]) >= 2):  # 副厅长, 主任: b
                 role = toks[-1][0]
                 k = len(toks) - 2
                 while k >= 0 and toks[k][1] == "b":  # 副 市长

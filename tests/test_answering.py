@@ -228,3 +228,21 @@ def test_when_asking_month_and_day_is_not_answered_by_a_year():
     summit = ("2023全球硬科技创新大会来了", "全球硬科技创新大会从2017年开始已连续成功举办六届,是展示硬科技成果的重要平台。")
     a = ask("2023全球硬科技创新大会在几月几日开幕？", _hits(summit))
     assert not a.found, a.text
+
+
+def test_role_tagged_as_distinguishing_word_and_common_words_are_not_names():
+    from rag.answering import _name_after
+
+    torch_centre = ("硬科技创新示范区建设会议举办", (
+        "工业和信息化部火炬中心政策研究与自创区处处长庞鹏沙出席会议。"
+        "工业和信息化部火炬中心党委书记、主任吕先志致辞。"))
+    a = ask("工业和信息化部火炬中心主任是谁？", _hits(torch_centre))
+    assert a.found and "吕先志" in a.text and "庞鹏沙" not in a.text
+    text = "支持国家高新技术产业开发区提质增效、支持西安高新区打造硬科技创新示范园区"
+    assert _name_after(text, text.index("提质")) is None and _name_after(text, text.index("园区")) is None
+
+
+def test_a_figure_right_after_a_year_the_question_gives_wins():
+    ranking = ("西安科研实力", "在“全球科研城市100强榜单”中,西安由2021年全球第35位跃升至2022年全球第29位。")
+    ex = extract(analyze("西安在全球科研城市100强榜单中2022年排第几？"), _hits(ranking))
+    assert ex.found and ex.span.text == "第29位"
