@@ -705,10 +705,18 @@ def extract_list(q: Question, s: Sentence) -> list[Span]:
 
 
 def extract_sentence(q: Question, s: Sentence) -> list[Span]:
-    """What / yes-no: the best clauses of the sentence (the whole sentence when short)."""
+    """What / yes-no: the best clauses of the sentence (the whole sentence when short). A sentence that uses the asked
+    attribute the way Chinese states one (突出…的主题, 主题为…, 以…为主题; not 主题展) is preferred."""
     simp = s.simp
+    local = 0.0
+    if q.kind == "what" and q.focus:
+        f = re.escape(q.focus)
+        if re.search(rf"的{f}(?![\u4e00-\u9fff])|{f}(?:是|为|：|:)|为{f}(?![\u4e00-\u9fff])", simp):
+            local = 0.3
+        elif q.focus not in simp:
+            local = -0.1
     if len(simp) <= MAX_ANSWER_CHARS:
-        return [Span(s, simp, 0, len(simp), 0.0, _strip_clause(simp))]
+        return [Span(s, simp, 0, len(simp), local, _strip_clause(simp))]
     # keep the highest-covering window of clauses
     parts = [(m.start(), m.end()) for m in re.finditer(r"[^，,；;。！？!?]+[，,；;。！？!?]?", simp)]
     best, best_sc = (0, min(len(simp), MAX_ANSWER_CHARS)), -1.0
@@ -721,7 +729,7 @@ def extract_sentence(q: Question, s: Sentence) -> list[Span]:
         if sc > best_sc:
             best, best_sc = (a, b), sc
     a, b = best
-    return [Span(s, simp[a:b], a, b, 0.0, _strip_clause(simp[a:b]))]
+    return [Span(s, simp[a:b], a, b, local, _strip_clause(simp[a:b]))]
 
 
 _EXTRACTORS = {"number": extract_number, "who": extract_who, "when": extract_when, "where": extract_where,

@@ -472,6 +472,12 @@ def question_focus(simplified: str, kind: str) -> tuple[str, str, bool]:
                 if len(attr) >= 4:
                     break
             return "", attr, False
+    if kind == "what":  # 大会的主题是什么 -> 主题
+        m = re.search(r"的([^的，,？?]{1,8})(?:是|为|叫|指)(?:什么|啥|何)", s)
+        if m:
+            toks = [(w, f) for w, f in pos_tokens(m.group(1)) if w not in _STOP]
+            if toks and toks[-1][1][:1] == "n" and toks[-1][1] not in _ENTITY_POS and len(toks[-1][0]) >= 2:
+                return "", toks[-1][0], False
     return "", "", False
 
 

@@ -246,3 +246,11 @@ def test_a_figure_right_after_a_year_the_question_gives_wins():
     ranking = ("西安科研实力", "在“全球科研城市100强榜单”中,西安由2021年全球第35位跃升至2022年全球第29位。")
     ex = extract(analyze("西安在全球科研城市100强榜单中2022年排第几？"), _hits(ranking))
     assert ex.found and ex.span.text == "第29位"
+
+
+def test_what_prefers_the_sentence_that_states_the_asked_attribute():
+    summit = ("2023全球硬科技创新大会来了", (
+        "大会将举办分会场暨硬科技产业招商推介、主题展等近20场活动。"
+        "大会突出“硬科技·新质生产力”的主题,旨在加快形成新质生产力。"))
+    a = ask("2023全球硬科技创新大会的主题是什么？", _hits(summit))
+    assert a.found and "硬科技·新质生产力" in a.text and "主题展" not in a.text
