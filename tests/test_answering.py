@@ -250,7 +250,7 @@ def test_a_figure_right_after_a_year_the_question_gives_wins():
 
 def test_what_prefers_the_sentence_that_states_the_asked_attribute():
     summit = ("2023全球硬科技创新大会来了", (
-        "大会将举办分会场暨硬科技产业招商推介、主题展等近20场活动。"
+        "2023全球硬科技创新大会将举办分会场暨硬科技产业招商推介、主题展等近20场活动。"
         "大会突出“硬科技·新质生产力”的主题,旨在加快形成新质生产力。"))
     a = ask("2023全球硬科技创新大会的主题是什么？", _hits(summit))
     assert a.found and "硬科技·新质生产力" in a.text and "主题展" not in a.text
