@@ -429,8 +429,15 @@ def money_qualifier(noun: str) -> str:
     return noun
 
 
+_MONEY_EN = re.compile(r"\b(?:funding|funds?|money|investments?|capital|budgets?|costs?|spending|spent|spend|yuan|dollars|"
+                       r"revenues?|income|prices?|bonus|prize money)\b", re.I)
+
+
 def asks_money(q: Question) -> bool:
-    """Whether a number question asks for an amount of money (its focus or counted noun is 资金, 奖金, 经费...)."""
+    """Whether a number question asks for an amount of money (its focus or counted noun is 资金, 奖金, 经费...; in English
+    funding, budget, spending...)."""
+    if q.language == "en":
+        return bool(_MONEY_EN.search(q.standalone))
     return any(_MONEY_NOUN.search(w) for w in (q.focus, q.counted, *q.counted_any) if w)
 
 

@@ -254,3 +254,8 @@ def test_what_prefers_the_sentence_that_states_the_asked_attribute():
         "大会突出“硬科技·新质生产力”的主题,旨在加快形成新质生产力。"))
     a = ask("2023全球硬科技创新大会的主题是什么？", _hits(summit))
     assert a.found and "硬科技·新质生产力" in a.text and "主题展" not in a.text
+
+
+def test_english_money_question_wants_an_amount():
+    a = ask("What was the total signed funding at the Xining conference?", _hits(XINING))
+    assert a.found and "112.8 million yuan" in a.text and "64" not in a.text.split("According")[0]
