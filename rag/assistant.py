@@ -181,12 +181,14 @@ class Assistant:
         hits = self.retriever.retrieve(query, top_k=k, filters=_filters(filters))
         return q, hits, (time.perf_counter() - t) * 1000
 
-    def _extractive(self, q: Question, hits: list[Hit]) -> Answer:
+    def _extractive(self, q: Question, hits: list[Hit]) -> tuple[Answer, str]:
+        """The extractive Answer and its key (the figure or name it found, "" if none)."""
         qvec = self.embedder.encode_queries([q.standalone if q.language == "en" else q.simplified])[0]
-        ans, _ = answer_extractive(q, hits, self.embedder, self.settings.not_found_threshold, qvec)
+        ans, ex = answer_extractive(q, hits, self.embedder, self.settings.not_found_threshold, qvec)
         if not hits:
             ans.notes.append("The index has no passages that match (empty index or filters exclude everything).")
-        return ans
+        key = "" if ex.span is None or not ex.found else ex.span.figure or ex.span.text
+        return ans, key
 
     def _get_llm(self, mode: str) -> tuple[Any | None, str | None]:
         """(llm, None) or (None, note saying why LLM mode is unavailable)."""
@@ -270,7 +272,7 @@ class Assistant:
             raise InputError(f"unknown answer mode {mode!r}: use 'extractive' or 'llm'")
         q, hits, t_ret = self._prepare(question, history, filters, top_k)
         t1 = time.perf_counter()
-        ans = self._extractive(q, hits)
+        ans, key = self._extractive(q, hits)
         if mode == "llm" and not ans.found:
             # the not-found decision is made on the evidence, before any LLM: a model is never asked to fill the gap
             ans.notes.append("The articles do not answer this; the LLM was not asked.")
@@ -279,11 +281,16 @@ class Assistant:
             if llm is None:
                 ans.notes.append(note or "LLM mode is not available; showing the extractive answer.")
             elif hits:
-                from rag.llm import LLMResult, stream_answer_with_llm
+                from rag.llm import LLMResult, agrees, stream_answer_with_llm
 
                 passages = self._llm_passages(hits, ans)
                 for piece in stream_answer_with_llm(q.standalone, passages, q.language, llm, ans.text):
                     if isinstance(piece, LLMResult):
+                        if piece.mode == "llm" and not agrees(piece.text, q.kind, key):
+                            # the draft is in the passages but gives another figure/person than the evidence-matched one
+                            piece = LLMResult(ans.text, "llm->extractive", [
+                                f"The LLM answer did not give {key}, which the passages state for this question; "
+                                "showing the extractive answer."], [], piece.draft)
                         ans = self._apply_llm(q, hits, ans, piece)
                     else:
                         yield piece

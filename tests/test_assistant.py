@@ -225,6 +225,14 @@ def test_llm_draft_is_verified_and_cited(assistant, monkeypatch):
     assert isinstance(items[-1], Answer) and items[-1].mode == "llm->extractive"
 
 
+def test_llm_draft_must_give_the_figure_the_evidence_gives(assistant, monkeypatch):
+    """A draft whose figure is in the passage but answers something else (64 companies, not 59 projects) falls back."""
+    other = _FakeLLM("西宁地区64家企业和科研机构达成合作 [1]。")
+    monkeypatch.setattr(assistant, "_llm", other)
+    a = assistant.ask("西宁对接会签了多少个项目？", mode="llm")
+    assert a.mode == "llm->extractive" and "59个项目" in a.text and any("59" in n for n in a.notes)
+
+
 def test_llm_mode_keeps_not_found_and_never_asks_the_model(assistant, monkeypatch):
     """An unanswerable question stays "not found" in LLM mode: the model is not consulted at all."""
     calls = []

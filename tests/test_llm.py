@@ -298,3 +298,14 @@ def test_unreachable_endpoint_is_a_clear_error(xining_passages):
     model = get_llm(Settings(answer_mode="llm", llm_url="http://127.0.0.1:9"))
     with pytest.raises(RagError, match="127.0.0.1:9"):
         answer_with_llm(XINING_Q, xining_passages, "zh-Hans", model, EXTRACTIVE)
+
+
+def test_agrees_compares_figures_and_names_across_scripts_and_languages():
+    from rag.llm import agrees
+
+    assert agrees("The total signed funding was 112.8 million yuan [1].", "number", "11280万元")
+    assert agrees("共签订8项 [1]", "number", "8项") and agrees("与十家企业签约", "number", "十家")
+    assert not agrees("4 [1]", "number", "7家")
+    assert agrees("The chairman is Li Zhichao [1].", "who", "李智超") and agrees("董事長李智超", "who", "李智超")
+    assert not agrees("雷丙旺[1]。", "who", "蒲小川")
+    assert agrees("anything", "what", "x") and agrees("anything", "number", "")
