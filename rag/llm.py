@@ -599,16 +599,20 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
 
 
 def agrees(text: str, kind: str, key: str) -> bool:
-    """Whether an answer `text` gives the figure (kind "number") or person (kind "who") `key` that the extractive
-    answerer found; other kinds are not compared. 11280万元 agrees with "112.8 million yuan", 李智超 with "Li Zhichao"."""
+    """Whether an answer `text` gives the figure (kind "number"), person ("who"), place ("where") or month-day ("when")
+    `key` that the extractive answerer found; other kinds are not compared. 11280万元 agrees with "112.8 million
+    yuan", 李智超 with "Li Zhichao", 7月27至28日 with "July 27"."""
     if not key:
         return True
     if kind == "number":
         want = [n.value for n in _numbers(normalize_numbers(key))]
         have = [n.value for n in _numbers(normalize_numbers(text))]
         return not want or any(_same(w, h) for w in want for h in have)
-    if kind == "who":
+    if kind in ("who", "where"):
         return to_simplified(key) in to_simplified(text) or _pinyin_text(key) in _pinyin_text(text)
+    if kind == "when":
+        want = {(mo, d) for _, mo, d in _dates(normalize_numbers(key))}
+        return not want or bool(want & {(mo, d) for _, mo, d in _dates(normalize_numbers(text))})
     return True
 
 

@@ -309,3 +309,6 @@ def test_agrees_compares_figures_and_names_across_scripts_and_languages():
     assert agrees("The chairman is Li Zhichao [1].", "who", "李智超") and agrees("董事長李智超", "who", "李智超")
     assert not agrees("雷丙旺[1]。", "who", "蒲小川")
     assert agrees("anything", "what", "x") and agrees("anything", "number", "")
+    assert agrees("在西宁科技大市场举行[1]", "where", "西宁科技大市场") and not agrees("于7月27日举行[1]", "where", "西宁科技大市场")
+    assert agrees("The conference was held on July 27-28 [1].", "when", "7月27至28日")
+    assert not agrees("4月9日召开[1]", "when", "7月27至28日") and agrees("2017年[1]", "when", "2017年")
