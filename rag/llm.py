@@ -337,11 +337,15 @@ def tidy_citations(text: str) -> str:
 
 
 def _in_script(text: str, language: str) -> str:
+    """The draft in the question's script; for English, Chinese month-day dates the model copied (9月25日, 9月25th)
+    are written in English (September 25)."""
     if language == "zh-Hant":
         return to_traditional(text)
     if language == "zh-Hans":
         return to_simplified(text)
-    return text
+    names = {i: m.capitalize() for m, i in _MONTHS.items()}
+    return re.sub(r"(?<!\d)(1[0-2]|0?[1-9])月(\d{1,2})(?:日|号|st|nd|rd|th)?",
+                  lambda m: f"{names[int(m.group(1))]} {int(m.group(2))}", text)
 
 
 def draft_answer(question: str, passages: Sequence[Citation], language: str, llm: LLM, stream: bool = False,

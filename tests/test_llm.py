@@ -312,3 +312,10 @@ def test_agrees_compares_figures_and_names_across_scripts_and_languages():
     assert agrees("在西宁科技大市场举行[1]", "where", "西宁科技大市场") and not agrees("于7月27日举行[1]", "where", "西宁科技大市场")
     assert agrees("The conference was held on July 27-28 [1].", "when", "7月27至28日")
     assert not agrees("4月9日召开[1]", "when", "7月27至28日") and agrees("2017年[1]", "when", "2017年")
+
+
+def test_english_drafts_get_english_dates():
+    from rag.llm import _in_script
+
+    assert _in_script("It was held on 9月25th, 2023 [1].", "en") == "It was held on September 25, 2023 [1]."
+    assert _in_script("于9月25日举办", "zh-Hans") == "于9月25日举办"
