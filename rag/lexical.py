@@ -92,6 +92,19 @@ def _split_syllables(word: str) -> list[str] | None:
     return best[n]
 
 
+# English words that start sentences or titles and happen to spell pinyin syllables; not names (the short ones are also
+# common syllables of names, so a question's capitalised word is dropped as English only when it has 5+ letters: China)
+ENGLISH_PINYIN_WORDS = {
+    "a", "an", "the", "he", "she", "we", "you", "i", "it", "its", "his", "her", "me", "no", "yes", "on", "in", "an",
+    "and", "or", "but", "to", "of", "for", "by", "as", "at", "is", "be", "can", "man", "men", "pen", "ban", "fan",
+    "long", "hang", "gang", "ran", "tie", "die", "lie", "pie", "dean", "sun", "tan", "pan", "bang", "gun", "nun",
+    "ten", "chin", "china", "chinese", "hen", "bun", "ma", "pa", "la", "ha", "da", "ta", "ya", "wan", "wen", "zen",
+    "mao", "hui", "shen", "hun", "rue", "sue", "hue", "cue", "due", "dun", "fun", "run", "sung", "hung", "rung",
+    "lung", "bin", "din", "fin", "gin", "pin", "sin", "tin", "win", "yin", "kin", "ping", "ding", "ming", "king",
+    "sing", "ring", "wing", "zing", "ling", "hong", "kong", "song", "dong", "tong", "bong", "pong", "gong", "jun",
+}
+
+
 # conventional romanizations that are not Hanyu Pinyin spellings of the name (Shaanxi is 陕西, shǎnxī)
 ROMANIZATIONS = {"shaanxi": "shanxi", "tsinghua": "qinghua", "peking": "beijing", "tibet": "xizang",
                  "canton": "guangzhou", "macau": "aomen", "macao": "aomen", "amoy": "xiamen", "hongkong": "xianggang"}
@@ -107,7 +120,7 @@ def pinyin_names(text: str) -> list[str]:
             continue
         k = re.sub(r"['\u2019\-]", "", re.sub(r"['\u2019]s$", "", w)).lower()
         k = ROMANIZATIONS.get(k, k)
-        if len(k) >= 3 and _split_syllables(k) is not None and k not in out:
+        if len(k) >= 3 and _split_syllables(k) is not None and k not in out and not (len(k) >= 5 and k in ENGLISH_PINYIN_WORDS):
             out.append(k)
     return out
 

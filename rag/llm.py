@@ -47,6 +47,7 @@ from typing import Protocol
 from rag.chunking import split_sentences
 from rag.errors import RagError
 from rag.records import Citation
+from rag.lexical import ENGLISH_PINYIN_WORDS
 from rag.script import cn_numeral, fold_width, to_simplified, to_traditional
 from rag.settings import Settings
 
@@ -380,16 +381,6 @@ _EN_DATE_RE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.?\s+(\d{1,2})(?:\s*[-
 _CLAUSE_END_RE = re.compile(r"[，,。；;！？!?：:\n]")
 _PROPER_TAGS = {"nr", "nrfg", "nrt", "ns", "nt", "nz"}
 _LATIN_SPAN_RE = re.compile(r"[A-Z][A-Za-z'’]*(?:[\s\-]+[A-Z][A-Za-z'’]*)*")
-# English words that start sentences or titles and happen to spell pinyin syllables; not names
-_FUNCTION_WORDS = {
-    "a", "an", "the", "he", "she", "we", "you", "i", "it", "its", "his", "her", "me", "no", "yes", "on", "in", "an",
-    "and", "or", "but", "to", "of", "for", "by", "as", "at", "is", "be", "can", "man", "men", "pen", "ban", "fan",
-    "long", "hang", "gang", "ran", "tie", "die", "lie", "pie", "dean", "sun", "tan", "pan", "bang", "gun", "nun",
-    "ten", "chin", "china", "chinese", "hen", "bun", "ma", "pa", "la", "ha", "da", "ta", "ya", "wan", "wen", "zen",
-    "mao", "hui", "shen", "hun", "rue", "sue", "hue", "cue", "due", "dun", "fun", "run", "sung", "hung", "rung",
-    "lung", "bin", "din", "fin", "gin", "pin", "sin", "tin", "win", "yin", "kin", "ping", "ding", "ming", "king",
-    "sing", "ring", "wing", "zing", "ling", "hong", "kong", "song", "dong", "tong", "bong", "pong", "gong", "jun",
-}
 
 
 def normalize_numbers(text: str) -> str:
@@ -511,7 +502,7 @@ def _latin_names(text: str) -> list[str]:
         runs.append(cur)
     # a lone capitalised word may be an English word that spells pinyin ("He", "China"); two or more read as a name
     return [" ".join(r) for r in runs
-            if len(r) > 1 or (r and re.sub(r"[^a-z]", "", r[0].lower()) not in _FUNCTION_WORDS)]
+            if len(r) > 1 or (r and re.sub(r"[^a-z]", "", r[0].lower()) not in ENGLISH_PINYIN_WORDS)]
 
 
 def _nouns(text: str) -> list[str]:

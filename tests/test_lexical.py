@@ -118,5 +118,8 @@ def test_pinyin_names_and_conventional_romanizations():
 
     assert pinyin_names("Who is the chairman of Shaanxi Sirui New Materials?") == ["shanxi", "sirui"]
     assert pinyin_names("How much did Xi'an High-tech Zone's R&D share rise?") == ["xian"]
+    # an English word that spells pinyin is no name; short name syllables (Wen, Zhang) stay names
+    assert pinyin_names("How many Chinese Academy of Sciences labs signed in Xi'an?") == ["xian"]
+    assert pinyin_names("Did Wen Jiabao meet Zhang Xiaorong?") == ["wen", "jiabao", "zhang", "xiaorong"]
     assert name_coverage(["xian"], "西安高新区") == 1.0 and name_coverage(["xian"], "先进制造业") == 0.0
     assert "py:shanxi" in tokenize_query("Shaanxi Sirui")
