@@ -356,6 +356,8 @@ def _numbers(simp: str) -> list[re.Match]:
             continue  # 《2024中国…白皮书》, 2023光子产业: a year naming something, not a figure
         if num == "一" and re.match(r"[批些系揽带体道起同]", simp[m.end("num"):m.end("num") + 1]):
             continue  # 一批 / 一些 / 一系列: not a count
+        if num == "一" and m.start() > 0 and simp[m.start() - 1] in "另每同这那哪某任其单唯":
+            continue  # 另一个亮点 / 每一个 / 这一项: a determiner, not a count
         end = m.end()
         nxt = simp[end:end + 1]
         if unit in ("年",) and _YEAR_RE.match(num):
@@ -532,6 +534,9 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
         local -= 0.01 * (a / max(1, len(s.simp)))
         if any(0 <= a - (i + len(n)) <= 4 for n in qnums for i in _find_all(s.simp[:a], n)):
             local += 0.3  # right after a figure the question gives: 2022年全球第29位 for 2022年排第几
+        lead = re.sub(r"(?:共|有|达|为|是|约|计|了)+$", "", s.simp[max(0, a - 12):a])
+        if not q.counted and any(len(t) >= 2 and lead.endswith(t) for t in _focus_terms(q)):
+            local += 0.3  # right after the asked attribute: 一等奖2名 for 一等奖有几个, 总资金11280万元
         b = _word_end(s.simp, m)
         span_text = s.simp[a:b]
         if after and len(after) >= 2 and b == m.end():

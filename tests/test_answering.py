@@ -259,3 +259,11 @@ def test_what_prefers_the_sentence_that_states_the_asked_attribute():
 def test_english_money_question_wants_an_amount():
     a = ask("What was the total signed funding at the Xining conference?", _hits(XINING))
     assert a.found and "112.8 million yuan" in a.text and "64" not in a.text.split("According")[0]
+
+
+def test_number_right_after_the_asked_attribute_and_determiner_one_is_no_count():
+    contest = ("相约高新区创新创业大赛举办", (
+        "对接会的另一个亮点,便是西宁首届“相约高新区”创新创业大赛的成功举办。"
+        "76个项目最终有12个项目脱颖而出荣获奖项,其中一等奖2名、二等奖4名、三等奖6名。"))
+    a = ask("相约高新区大赛一等奖有几个？", _hits(contest))
+    assert a.found and "2名" in a.text and "一个" not in a.text
