@@ -829,7 +829,8 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
         if ok and q.kind == "number" and q.counted and q.counted not in best.sentence.simp and not best.counts:
             ok, reason = False, f"no number counts {q.counted}"
         elif (ok and q.kind == "number" and len(q.focus) >= 2 and not q.ordinal and not best.counts
-              and coverage(_focus_terms(q), best.sentence.simp) < 0.5):
+              and coverage(_focus_terms(q), to_simplified(hits[best.sentence.hit].chunk.title or "") + "\n"
+                           + best.sentence.simp) < 0.5):
             ok, reason = False, f"the sentence does not say what {q.focus} is"  # 奖金 asked, only 签约总资金 given
     if ok and best.local < -0.5:
         ok, reason = False, "the typed answer does not match the question"
