@@ -577,6 +577,42 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
     return pos, pos + n
 
 
+def _name_before(simp: str, pos: int) -> tuple[int, int] | None:
+    """A person name ending at `pos` (before the verb it does: 蒲小川代表…, 陈辉主持): 3 or 2 Han characters starting at a
+    word boundary, with a surname first and not a common dictionary word."""
+    from rag.question import _jieba
+
+    jieba, _ = _jieba()
+    bounds = _token_bounds(simp)
+    for n in (3, 2):
+        st = pos - n
+        cand = simp[max(0, st):pos]
+        if st < 0 or han_count(cand) != n or not (st in bounds or simp[st - 1:st] in _BOUNDARY_CHARS):
+            continue
+        if (cand[0] in cedict().surnames or cand[:2] in cedict().surnames) and jieba.dt.FREQ.get(cand, 0) <= 50:
+            return st, pos
+    return None
+
+
+def _subject_verb(q: Question) -> str:
+    """The verb of a question that asks for its subject (谁代表…作了报告 -> 代表, 哪位嘉宾主持了会议 -> 主持); "" otherwise."""
+    m = re.match(r"^(?:请问)?(?:是)?(?:谁|哪位|哪一位)(?:[\u4e00-\u9fff]{0,2}?(?:嘉宾|领导|专家|人))?", q.simplified)
+    if not m or q.language == "en":
+        return ""
+    in_phrase = False  # inside a prepositional phrase (谁在会上致辞): skip to its verb
+    for w, f in pos_tokens(q.simplified[m.end():]):
+        if f in ("d", "c") or w in ("将", "曾", "还", "也", "又"):
+            continue  # adverbs before the verb
+        if f == "p" or w in ("在", "于", "对", "向", "为", "给"):
+            in_phrase = True
+            continue
+        if in_phrase and f != "v":
+            continue
+        # the first word of the predicate is its verb, whatever jieba tags it (代表 is tagged a noun)
+        return w if w not in ("是", "有", "的") and han_count(w) == len(w) else ""
+    return ""
+
+
 def _role_phrase(simp: str, name_start: int) -> int:
     """Start of the role phrase in front of a name ("西宁市委副书记、市长" in front of 张晓容): back to a clause boundary,
     dropping leading verbs/conjunctions (正如, 由, 据)."""
@@ -600,6 +636,14 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
         deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))
         roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z)]
     found_names: set[tuple[int, int]] = set()
+    verb = _subject_verb(q)
+    for m in re.finditer(re.escape(verb), s.simp) if verb else ():
+        lo, _ = _clause_bounds(s.simp, m.start(), m.start())
+        # the subject stands right before the verb, or before a phrase in front of it (杨曙光|为本次活动|致辞)
+        ends = [m.start()] + [lo + p.start() for p in re.finditer(r"在|于|为|向|对|代表|与|和", s.simp[lo:m.start()])]
+        nm = next((x for x in (_name_before(s.simp, e) for e in ends) if x), None)
+        if nm:
+            found_names.add(nm)  # 蒲小川代表延长石油集团作主旨报告 for 谁代表延长石油集团作了主旨报告
     for role in roles:
         for m in re.finditer(re.escape(role), s.simp):
             if m.start() > 0 and s.simp[m.start() - 1] in "副前原代常" and s.simp[m.start() - 1] not in q.simplified:

@@ -267,3 +267,13 @@ def test_number_right_after_the_asked_attribute_and_determiner_one_is_no_count()
         "76个项目最终有12个项目脱颖而出荣获奖项,其中一等奖2名、二等奖4名、三等奖6名。"))
     a = ask("相约高新区大赛一等奖有几个？", _hits(contest))
     assert a.found and "2名" in a.text and "一个" not in a.text
+
+
+def test_who_asked_as_subject_finds_the_name_before_the_verb():
+    report = ("创新港路演大会召开", (
+        "大全集团有限公司执行总裁葛飞等企业家代表出席会议。"
+        "蒲小川代表延长石油集团作主旨报告。他表示,科技创新体系的核心要义是科技成果转化。"))
+    a = ask("谁代表延长石油集团作了主旨报告？", _hits(report))
+    assert a.found and "蒲小川" in a.text and "葛飞" not in a.text
+    b = ask("谁为本次活动致辞？", _hits(("活动举办", "副市长杨曙光为本次活动致辞,对各位嘉宾表示欢迎。")))
+    assert b.found and "杨曙光" in b.text
