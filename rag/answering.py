@@ -530,7 +530,8 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             if re.search(r"比|率|增长|增速|百分|percent|share|rate", q.simplified, re.I):
                 local += 0.3
         if s.simp[max(0, a - 1):a] == "从" and re.search(r"[到至]", s.simp[b:b + 8]):
-            local -= 0.3  # 从6%提升到8.5%: the starting value is not the figure asked for
+            # 从6%提升到8.5%: the starting value is the figure asked for only when the question asks what it was before
+            local += 0.3 if re.search(r"原来|原先|原本|之前|此前|起初|最初|以前|过去|起点", q.simplified) else -0.3
         local -= 0.01 * (a / max(1, len(s.simp)))
         if any(0 <= a - (i + len(n)) <= 4 for n in qnums for i in _find_all(s.simp[:a], n)):
             local += 0.3  # right after a figure the question gives: 2022年全球第29位 for 2022年排第几

@@ -277,3 +277,10 @@ def test_who_asked_as_subject_finds_the_name_before_the_verb():
     assert a.found and "蒲小川" in a.text and "葛飞" not in a.text
     b = ask("谁为本次活动致辞？", _hits(("活动举办", "副市长杨曙光为本次活动致辞,对各位嘉宾表示欢迎。")))
     assert b.found and "杨曙光" in b.text
+
+
+def test_starting_value_answers_only_a_question_about_before():
+    ex = extract(analyze("西安高新区全社会研发投入占比原来是多少？"), _hits(XIAN))
+    assert ex.found and ex.span.figure == "6%"
+    ex = extract(analyze("西安高新区全社会研发投入占比是多少？"), _hits(XIAN))
+    assert ex.found and ex.span.figure == "8.5%"
