@@ -483,6 +483,7 @@ def _find_all(text: str, sub: str) -> list[int]:
 def extract_number(q: Question, s: Sentence) -> list[Span]:
     out: list[Span] = []
     qnums = set(re.findall(r"\d+(?:\.\d+)?", q.simplified))
+    focus_terms, money = _focus_terms(q), asks_money(q)  # per question, not per number
     for m in _numbers(s.simp):
         num = m.group("num")
         if num in qnums:
@@ -515,10 +516,10 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             else:
                 local -= 0.2 if any(c[:2] in seg for c in q.counted_any) else 0.8
         elif q.focus:
-            local += 0.4 * coverage(_focus_terms(q), seg)
+            local += 0.4 * coverage(focus_terms, seg)
         if not unit:
             local -= 0.3  # a bare number says little
-        if asks_money(q) and not re.search(r"元|美元|%|％", unit):
+        if money and not re.search(r"元|美元|%|％", unit):
             local -= 1.0  # 奖金是多少 is not answered by 一等奖2名
         if q.language == "en":  # English grammar: "how many" counts things, "how much" asks an amount or a share
             measure = m.group("unit2") or m.group("unit") or ""
@@ -536,7 +537,7 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
         if any(0 <= a - (i + len(n)) <= 4 for n in qnums for i in _find_all(s.simp[:a], n)):
             local += 0.3  # right after a figure the question gives: 2022年全球第29位 for 2022年排第几
         lead = re.sub(r"(?:共|有|达|为|是|约|计|了)+$", "", s.simp[max(0, a - 12):a])
-        if not q.counted and any(len(t) >= 2 and lead.endswith(t) for t in _focus_terms(q)):
+        if not q.counted and any(len(t) >= 2 and lead.endswith(t) for t in focus_terms):
             local += 0.3  # right after the asked attribute: 一等奖2名 for 一等奖有几个, 总资金11280万元
         b = _word_end(s.simp, m)
         span_text = s.simp[a:b]
@@ -544,6 +545,12 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             span_text += after
         out.append(Span(s, span_text, a, b, local, _clause_answer(s.simp, a, b), counts=counts, figure=s.simp[a:b]))
     return out
+
+
+def _surname_at(text: str) -> bool:
+    """Whether `text` starts with a surname CC-CEDICT lists (one character, or two: 欧阳)."""
+    names = cedict().surnames
+    return text[:1] in names or text[:2] in names
 
 
 def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
@@ -570,7 +577,7 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
         pass  # 何 守法: jieba cut off a surname that is also a common word
     elif first.flag not in ("n", "x", "j", "ns") or len(first.word) > 3:
         return None
-    elif simp[pos] not in cedict().surnames and simp[pos:pos + 2] not in cedict().surnames:
+    elif not _surname_at(simp[pos:pos + 2]):
         return None  # 开发区提质增效: 提质 is no name
     n = 3 if len(run) >= 3 else 2
     if n == 3 and (run[2] in "的为在是和与等及、" or jieba.dt.FREQ.get(simp[pos + 2:pos + 4], 0) > 20):
@@ -590,18 +597,23 @@ def _name_before(simp: str, pos: int) -> tuple[int, int] | None:
         cand = simp[max(0, st):pos]
         if st < 0 or han_count(cand) != n or not (st in bounds or simp[st - 1:st] in _BOUNDARY_CHARS):
             continue
-        if (cand[0] in cedict().surnames or cand[:2] in cedict().surnames) and jieba.dt.FREQ.get(cand, 0) <= 50:
+        if _surname_at(cand) and jieba.dt.FREQ.get(cand, 0) <= 50:
             return st, pos
     return None
 
 
 def _subject_verb(q: Question) -> str:
     """The verb of a question that asks for its subject (谁代表…作了报告 -> 代表, 哪位嘉宾主持了会议 -> 主持); "" otherwise."""
-    m = re.match(r"^(?:请问)?(?:是)?(?:谁|哪位|哪一位)(?:[\u4e00-\u9fff]{0,2}?(?:嘉宾|领导|专家|人))?", q.simplified)
-    if not m or q.language == "en":
+    return "" if q.language == "en" else _subject_verb_of(q.simplified)
+
+
+@lru_cache(maxsize=1024)
+def _subject_verb_of(simplified: str) -> str:
+    m = re.match(r"^(?:请问)?(?:是)?(?:谁|哪位|哪一位)(?:[\u4e00-\u9fff]{0,2}?(?:嘉宾|领导|专家|人))?", simplified)
+    if not m:
         return ""
     in_phrase = False  # inside a prepositional phrase (谁在会上致辞): skip to its verb
-    for w, f in pos_tokens(q.simplified[m.end():]):
+    for w, f in pos_tokens(simplified[m.end():]):
         if f in ("d", "c") or w in ("将", "曾", "还", "也", "又"):
             continue  # adverbs before the verb
         if f == "p" or w in ("在", "于", "对", "向", "为", "给"):
