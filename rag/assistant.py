@@ -24,7 +24,6 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from rag.answering import answer_extractive
 from rag.errors import InputError, RagError
 from rag.question import Question, analyze
 from rag.records import Answer, Citation, Hit, IngestReport
@@ -98,6 +97,7 @@ class Assistant:
         self.retriever = Retriever(index, self.embedder, settings)
         self._lock = threading.RLock()  # serialises index mutation (add_paths)
         self._llm: Any = None
+        self._doc_texts: tuple[Any, Any] | None = None  # (index, doc_id -> simplified text) for entity checks
         # the English-to-Chinese dictionary (CC-CEDICT, ~0.3-2 s to load) is read in the background, not by the first
         # English question
         threading.Thread(target=_load_dictionary, name="rag-cedict", daemon=True).start()
@@ -181,17 +181,8 @@ class Assistant:
         hits = self.retriever.retrieve(query, top_k=k, filters=_filters(filters))
         return q, hits, (time.perf_counter() - t) * 1000
 
-    def _extractive(self, q: Question, hits: list[Hit]) -> tuple[Answer, str]:
-        """The extractive Answer and its key (the figure or name it found, "" if none)."""
-        qvec = self.embedder.encode_queries([q.standalone if q.language == "en" else q.simplified])[0]
-        ans, ex = answer_extractive(q, hits, self.embedder, self.settings.not_found_threshold, qvec)
-        if not hits:
-            ans.notes.append("The index has no passages that match (empty index or filters exclude everything).")
-        key = "" if ex.span is None or not ex.found else ex.span.figure or ex.span.text
-        return ans, key
-
-    def _get_llm(self, mode: str) -> tuple[Any | None, str | None]:
-        """(llm, None) or (None, note saying why LLM mode is unavailable)."""
+    def _get_llm(self) -> tuple[Any | None, str | None]:
+        """(llm, None) or (None, note saying why LLM mode is unavailable); the model is loaded once."""
         try:
             from rag import llm as llm_mod
         except ImportError as e:  # pragma: no cover
@@ -204,52 +195,13 @@ class Assistant:
         except RagError as e:
             return None, f"{e} Showing the extractive answer."
 
-    @staticmethod
-    def _llm_passages(hits: list[Hit], ans: Answer, n: int = 4) -> list[Citation]:
-        """The top passages numbered 1..n for the LLM (the extractive answer's passage first)."""
-        first = [c.chunk_id for c in ans.citations]
-        order = sorted(hits, key=lambda h: (h.chunk.chunk_id not in first, h.rank))[:n]
-        out = []
-        for i, h in enumerate(order, 1):
-            ch = h.chunk
-            spans = next((c.spans for c in ans.citations if c.chunk_id == ch.chunk_id), [])
-            out.append(Citation(i, ch.doc_id, ch.chunk_id, ch.title, ch.date, ch.source, ch.text, list(spans), float(h.score)))
-        return out
+    def _doc_text(self, doc_id: str) -> str:
+        index = self.index
+        if self._doc_texts is None or self._doc_texts[0] is not index:
+            from rag.evidence import doc_texts
 
-    @staticmethod
-    def _cited_spans(text: str, passage: Citation) -> list[tuple[int, int]]:
-        """Sentences of a passage that share a number or a 2+ character word with the LLM's answer (exact offsets)."""
-        import re
-
-        from rag.answering import _split
-        from rag.script import to_simplified
-
-        ans = to_simplified(re.sub(r"\[\d+\]", "", text))
-        nums = set(re.findall(r"\d+(?:\.\d+)?", ans))
-        spans = []
-        for a, b in _split(passage.passage):
-            s = to_simplified(passage.passage[a:b])
-            if any(n in s for n in nums) or sum(1 for i in range(len(ans) - 3) if ans[i:i + 4] in s) >= 2:
-                spans.append((a, b))
-        return spans or list(passage.spans)
-
-    def _apply_llm(self, q: Question, hits: list[Hit], ext: Answer, result: Any) -> Answer:
-        ans = dataclasses.replace(ext, notes=list(ext.notes))
-        ans.mode = result.mode
-        ans.notes += list(result.notes)
-        if result.mode == "llm":
-            passages = {c.number: c for c in self._llm_passages(hits, ext)}
-            cited = [passages[n] for n in result.cited if n in passages]
-            renumber = {c.number: i for i, c in enumerate(cited, 1)}
-            import re
-
-            text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber.get(int(m.group(1)), m.group(1))}]", result.text)
-            ans.text = text
-            ans.citations = [dataclasses.replace(c, number=renumber[c.number], spans=self._cited_spans(result.text, c))
-                             for c in cited]
-            ans.found = True
-            ans.related = []
-        return ans
+            self._doc_texts = (index, doc_texts(index))
+        return self._doc_texts[1](doc_id)
 
     def ask(self, question: str, history: History = None, filters: Any = None, mode: str | None = None,
             top_k: int | None = None) -> Answer:
@@ -257,56 +209,29 @@ class Assistant:
         `filters`: rag.retrieval.Filters or a dict (source, date_from, date_to, doc_ids); `mode`: "extractive" | "llm"."""
         final: Answer | None = None
         for piece in self.ask_stream(question, history, filters, mode, top_k):
-            if isinstance(piece, Answer):
+            if isinstance(piece, Answer) and piece.final:
                 final = piece
-        assert final is not None  # ask_stream always ends with the Answer
+        assert final is not None  # ask_stream always ends with the final Answer
         return final
 
     def ask_stream(self, question: str, history: History = None, filters: Any = None, mode: str | None = None,
                    top_k: int | None = None) -> Iterator[str | Answer]:
-        """Text pieces of the answer as they are ready, then the final Answer (whose text may differ from the pieces
-        when an LLM draft failed verification: the Answer is authoritative)."""
+        """Text pieces of the answer as they are ready, and Answers: in LLM mode first a preliminary extractive Answer
+        (`final=False`), then the LLM's draft pieces, then the final Answer (authoritative: it may differ from the
+        pieces when a draft was not grounded). `mode`: "auto" (default), "extractive" or "llm"."""
+        from rag.evidence import gather
+        from rag.reader import ExtractiveReader, read_stream, resolve_mode
+
         t0 = time.perf_counter()
-        mode = (mode or self.settings.answer_mode or "extractive").lower()
-        if mode not in ("extractive", "llm"):
-            raise InputError(f"unknown answer mode {mode!r}: use 'extractive' or 'llm'")
+        mode = resolve_mode(mode, self.settings)
         q, hits, t_ret = self._prepare(question, history, filters, top_k)
         t1 = time.perf_counter()
-        ans, key = self._extractive(q, hits)
-        if mode == "llm" and not ans.found:
-            # the not-found decision is made on the evidence, before any LLM: a model is never asked to fill the gap
-            ans.notes.append("The articles do not answer this; the LLM was not asked.")
-        elif mode == "llm":
-            llm, note = self._get_llm(mode)
-            if llm is None:
-                ans.notes.append(note or "LLM mode is not available; showing the extractive answer.")
-            elif hits:
-                from rag.llm import LLMResult, agrees, stream_answer_with_llm
-
-                passages = self._llm_passages(hits, ans)
-                for piece in stream_answer_with_llm(q.standalone, passages, q.language, llm, ans.text):
-                    if isinstance(piece, LLMResult):
-                        if piece.mode == "llm" and not agrees(piece.text, q.kind, key):
-                            # the draft is in the passages but gives another figure/person than the evidence-matched one
-                            piece = LLMResult(ans.text, "llm->extractive", [
-                                f"The LLM answer did not give {key}, which the passages state for this question; "
-                                "showing the extractive answer."], [], piece.draft)
-                        ans = self._apply_llm(q, hits, ans, piece)
-                    else:
-                        yield piece
-                ans.timings = {"retrieve_ms": round(t_ret, 1),
-                               "answer_ms": round((time.perf_counter() - t1) * 1000, 1),
-                               "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
-                yield ans
-                return
-        for piece in _pieces(ans.text):
+        ev = gather(q, hits, self._doc_text)
+        qvec = self.embedder.encode_queries([q.standalone if q.language == "en" else q.simplified])[0] if hits else None
+        for piece in read_stream(ev, mode, ExtractiveReader(self.embedder, self.settings), self._get_llm, qvec,
+                                 budget=self.settings.evidence_chars):
+            if isinstance(piece, Answer):
+                piece.timings = {"retrieve_ms": round(t_ret, 1),
+                                 "answer_ms": round((time.perf_counter() - t1) * 1000, 1),
+                                 "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
             yield piece
-        ans.timings = {"retrieve_ms": round(t_ret, 1), "answer_ms": round((time.perf_counter() - t1) * 1000, 1),
-                       "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
-        yield ans
-
-
-def _pieces(text: str, size: int = 12) -> Iterator[str]:
-    """The answer text in small pieces (so a UI can render it progressively)."""
-    for i in range(0, len(text), size):
-        yield text[i:i + size]

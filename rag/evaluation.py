@@ -188,7 +188,7 @@ def load_dev_chat(path: str | Path = DEV_CHAT_PATH) -> list[list[QACase]]:
             answer_any = list(turn.get("answer_any") or [])
             kind = "unanswerable" if "doc" in turn and turn["doc"] is None else ("chat-first" if t == 0 else "follow-up")
             turns.append(QACase(qid=f"{cid}.{t + 1}", question=turn["q"], doc=turn.get("doc"), answer_any=answer_any,
-                                kind=kind, lang=turn.get("lang") or "zh", conversation=cid, turn=t + 1))
+                                kind=kind, lang=turn.get("lang") or row.get("lang") or "zh", conversation=cid, turn=t + 1))
         if turns:
             conversations.append(turns)
     return conversations
@@ -698,11 +698,12 @@ def _ask(assistant: Any, case: QACase, history: list[tuple[str, str]], mode: str
 
 
 def run_qa(assistant: Any, qa_cases: Sequence[QACase], conversations: Sequence[Sequence[QACase]], mode: str,
-           progress: bool = True) -> list[QAOutcome]:
-    """Ask every single question, then every conversation turn by turn passing the (question, answer) history so far."""
+           progress: bool = True, gold_ids: dict[str, str] | None = None) -> list[QAOutcome]:
+    """Ask every single question, then every conversation turn by turn passing the (question, answer) history so far.
+    `gold_ids` maps a case's `doc` (a news id such as crud04889) to the indexed doc_id; bundled prefixes are found by name."""
     from tqdm import tqdm
 
-    doc_ids = seed_doc_ids(assistant.documents())
+    doc_ids = {**seed_doc_ids(assistant.documents()), **(gold_ids or {})}
     total = len(qa_cases) + sum(len(c) for c in conversations)
     bar = tqdm(total=total, desc=f"qa {mode}", unit="q", disable=not progress, leave=False)
     outcomes: list[QAOutcome] = []
@@ -734,16 +735,75 @@ def run_qa(assistant: Any, qa_cases: Sequence[QACase], conversations: Sequence[S
     return outcomes
 
 
+NEWS_DISTRACTORS = 300  # news articles indexed beside the gold ones when a set asks about the news corpus
+NEWS_SETS = (SHARED_DIR / "eval" / "dev_news_qa.jsonl", SHARED_DIR / "eval" / "dev_news_chat.jsonl",
+             PROJECT_ROOT / "tests" / "data" / "news_qa_heldout.jsonl")  # one index for every news set
+
+
+def _case_docs(path: Path) -> set[str]:
+    out: set[str] = set()
+    for row in _read_jsonl(path):
+        for t in row.get("turns") or [row]:
+            if t.get("doc"):
+                out.add(str(t["doc"]))
+    return out
+
+
+def news_index(sets: Sequence[str | Path], settings: Settings, distractors: int = NEWS_DISTRACTORS,
+               progress: bool = True) -> tuple[Path, dict[str, str]]:
+    """An index of the bundled articles, every news article the sets (and the shared news dev sets) ask about, and the
+    first `distractors` other articles of the news file; built once under `cache_dir/eval/` and reused.
+    Returns (index folder, news id -> doc_id)."""
+    from rag.ingest import default_corpus
+    from rag.store import Index, ingest_into_index
+
+    wanted: set[str] = set()
+    for s in [*sets, *[p for p in NEWS_SETS if p.exists()]]:
+        wanted |= {d for d in _case_docs(Path(s)) if d.startswith("crud")}
+    rows: list[dict] = []
+    others = 0
+    with gzip.open(NEWS_PATH, "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["id"] in wanted:
+                rows.append(row)
+            elif others < distractors:
+                rows.append(row)
+                others += 1
+    missing = wanted - {r["id"] for r in rows}
+    if missing:
+        raise RagError(f"{NEWS_PATH.name} has no article {sorted(missing)[:5]}")
+    key = hashlib.sha1(json.dumps([sorted(wanted), distractors, settings.chunk_size, settings.chunk_overlap,
+                                   settings.embedding_model]).encode()).hexdigest()[:10]
+    folder = Path(settings.cache_dir) / "eval" / f"news-index-{key}"
+    ids_path = folder / "news_ids.json"
+    if Index.exists(folder / "index") and ids_path.exists():
+        return folder / "index", json.loads(ids_path.read_text(encoding="utf-8"))
+    folder.mkdir(parents=True, exist_ok=True)
+    subset = folder / "news_subset.jsonl"
+    with open(subset, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    from rag.embedding import get_embedder
+
+    where = replace(settings, index_root=folder, index_name="index")
+    cached = CachedEmbedder(get_embedder(settings), Path(settings.cache_dir) / "eval", "news", settings)
+    reports = ingest_into_index([*default_corpus(), subset], where, progress=progress, rebuild=True, embedder=cached)
+    cached.save()
+    ids: dict[str, str] = {}
+    for r in reports:
+        if r.doc_id and "#" in r.path and Path(r.path.split("#")[0]).name == subset.name:
+            n = int(r.path.rsplit("#", 1)[1])
+            ids.setdefault(rows[n - 1]["id"], r.doc_id)
+    ids_path.write_text(json.dumps(ids), encoding="utf-8")
+    return folder / "index", ids
+
+
 def llm_available(settings: Settings) -> str | None:
-    """None when LLM answering may run here (an endpoint is set, or llama-cpp-python is installed), else why not.
-    Cheap: the model itself is loaded by the Assistant on the first LLM question."""
-    if settings.llm_url:
-        return None
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError as e:
-        return f"llama-cpp-python is not installed ({e}) and no --llm-url endpoint was given"
-    return None
+    """None when LLM answering may run here, else why not (`rag.llm.available`)."""
+    from rag.llm import available
+
+    return available(settings)
 
 
 def evaluate_qa(sets: Sequence[str | Path] | None = None, settings: Settings | None = None, *,
@@ -762,10 +822,16 @@ def evaluate_qa(sets: Sequence[str | Path] | None = None, settings: Settings | N
         else:
             qa_cases += load_dev_qa(s)
     qa_cases = subsample(qa_cases, limit)
+    gold_ids: dict[str, str] = {}
+    news = any(c.doc and c.doc.startswith("crud") for c in [*qa_cases, *(t for conv in conversations for t in conv)])
     if assistant is None:
         from rag.assistant import Assistant
 
-        assistant = Assistant.default(settings)
+        if news:
+            folder, gold_ids = news_index(list(sets or ()), settings, progress=progress)
+            assistant = Assistant.open(folder, settings)
+        else:
+            assistant = Assistant.default(settings)
     results = []
     for mode in modes:
         notes = []
@@ -776,7 +842,7 @@ def evaluate_qa(sets: Sequence[str | Path] | None = None, settings: Settings | N
                 continue
         warm = qa_cases[0] if qa_cases else conversations[0][0]
         _ask(assistant, warm, [], mode)  # loads models / builds caches; not scored
-        outcomes = run_qa(assistant, qa_cases, conversations, mode, progress=progress)
+        outcomes = run_qa(assistant, qa_cases, conversations, mode, progress=progress, gold_ids=gold_ids)
         modes_seen = sorted({o.mode for o in outcomes if o.error is None})
         if modes_seen and modes_seen != [mode]:
             notes.append("answer modes reported by the answers: " + ", ".join(

