@@ -14,19 +14,21 @@ Existing chat clients and scripts work unchanged (`base_url=http://host:7860/v1`
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
+import itertools
 import json
 import threading
 import time
 import uuid
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, AsyncIterator, Iterator, Literal, Sequence
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import RagError
@@ -34,7 +36,9 @@ from rag.records import Answer
 from rag.settings import Settings
 
 OWNER = "rag-techtransfer"
-KEEPALIVE = ": drafting\n\n"  # an SSE comment (ignored by clients) sent while an LLM draft is being verified
+KEEPALIVE = ": working\n\n"  # an SSE comment (clients ignore it) sent while the answer is not ready yet
+KEEPALIVE_S = 5.0  # at most this long without a byte on a stream
+FIRST_PIECE_WAIT_S = 2.0  # a stream waits this long for retrieval so that a bad question is still a plain 400
 
 
 class ApiError(Exception):
@@ -176,20 +180,13 @@ def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None =
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def stream_events(first: Any, rest: Iterator[Any], model: str, live: bool) -> Iterator[str]:
-    """SSE lines for an ask_stream: a role chunk, content chunks, a last chunk with finish_reason, citations and `rag`,
+def stream_events(pieces: Iterator[Any], model: str, live: bool, cid: str, created: int) -> Iterator[str]:
+    """SSE lines for the pieces of an ask_stream: content chunks, a last chunk with finish_reason, citations and `rag`,
     then `data: [DONE]`. With live=False (an unverified LLM draft) pieces are held back and only the verified Answer's
-    text is sent; keep-alive comments flow meanwhile. A RagError mid-stream becomes an OpenAI error event."""
-    cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
-    sent = ""
-
-    def pieces() -> Iterator[Any]:
-        yield first
-        yield from rest
-
+    text is sent, with keep-alive comments meanwhile. A RagError becomes an OpenAI error event."""
+    sent, quiet_since = "", time.monotonic()
     try:
-        for piece in pieces():
+        for piece in pieces:
             if isinstance(piece, Answer):
                 text = piece.text
                 if text.startswith(sent):
@@ -203,11 +200,34 @@ def stream_events(first: Any, rest: Iterator[Any], model: str, live: bool) -> It
                 if live:
                     sent += piece
                     yield _chunk(cid, created, model, {"content": piece})
-                else:
+                elif time.monotonic() - quiet_since > KEEPALIVE_S:
+                    quiet_since = time.monotonic()
                     yield KEEPALIVE
+        else:
+            yield _error_event(ApiError(500, "No answer was produced.", type_="server_error"))
     except RagError as e:
-        yield f"data: {json.dumps(ApiError(400, str(e)).body(), ensure_ascii=False)}\n\n"
+        yield _error_event(ApiError(400, str(e)))
     yield "data: [DONE]\n\n"
+
+
+def _error_event(e: ApiError) -> str:
+    return f"data: {json.dumps(e.body(), ensure_ascii=False)}\n\n"
+
+
+async def sse(first: asyncio.Future, rest: Iterator[Any], model: str, live: bool) -> AsyncIterator[str]:
+    """The whole event stream: the role chunk at once, keep-alives until the first piece is ready, then stream_events."""
+    cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
+    while not (await asyncio.wait({first}, timeout=KEEPALIVE_S))[0]:
+        yield KEEPALIVE
+    try:
+        head = first.result()
+    except RagError as e:
+        yield _error_event(ApiError(400, str(e)))
+        yield "data: [DONE]\n\n"
+        return
+    async for line in iterate_in_threadpool(stream_events(itertools.chain([head], rest), model, live, cid, created)):
+        yield line
 
 
 # ---------------------------------------------------------------- the app
@@ -260,21 +280,17 @@ def router(assistant: Any, settings: Settings, modes: Sequence[str],
         mode = model_of(req.model)
         question, history = conversation(req.messages)
         gen = answers(question, history, req.filters, mode)
-        try:  # the first piece comes after retrieval: a bad question or filter is still a plain 400 here
-            first = await run_in_threadpool(next, gen)
-        except RagError as e:
-            raise ApiError(400, str(e)) from None
         if req.stream:
-            return StreamingResponse(stream_events(first, gen, mode, live=mode == "extractive"),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        answer = first if isinstance(first, Answer) else None
+            first = asyncio.ensure_future(run_in_threadpool(next, gen, None))
+            first.add_done_callback(lambda f: f.cancelled() or f.exception())  # read even if the client went away
+            done, _ = await asyncio.wait({first}, timeout=FIRST_PIECE_WAIT_S)
+            if done and isinstance(first.exception(), RagError):  # a bad question or filter: a plain 400, not a stream
+                raise ApiError(400, str(first.exception()))
+            return StreamingResponse(sse(first, gen, mode, live=mode == "extractive"), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
 
         def finish() -> Answer | None:
-            final = answer
-            for piece in gen:
-                if isinstance(piece, Answer):
-                    final = piece
-            return final
+            return next((p for p in reversed(list(gen)) if isinstance(p, Answer)), None)
 
         try:
             final = await run_in_threadpool(finish)

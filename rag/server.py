@@ -58,11 +58,17 @@ def serve(assistant: Any, settings: Settings, host: str | None = None, port: int
     host, port = host or settings.host, int(port or settings.port)
     config = uvicorn.Config(create_app(assistant, settings, auth), host=host, port=port, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started and block:  # announced once the port is bound
+                print(f"chat: {url}  ·  OpenAI-compatible API: {url[:-1]}{API_PATH}  (Ctrl-C to stop)", flush=True)
+
+    server = Server(config)
     if block:
-        print(f"chat: {url}  ·  OpenAI-compatible API: {url[:-1]}{API_PATH}  (Ctrl-C to stop)", flush=True)
         try:
             server.run()
         except SystemExit:  # uvicorn exits when it cannot bind; its own log line says why

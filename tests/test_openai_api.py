@@ -169,3 +169,58 @@ def test_credentials_read_bearer_and_basic() -> None:
     assert credentials("Basic " + base64.b64encode(b"ann:s3cret").decode()) == ("ann", "s3cret")
     assert credentials("Bearer sk-123") is None and credentials("Basic !!") is None and credentials(None) is None
     assert credentials("bearer ann:x") == ("ann", "x")
+
+
+class ScriptedAssistant:
+    """Plays a fixed ask_stream (with an optional delay before it starts) to test the streaming rules in-process."""
+
+    def __init__(self, pieces: list, delay: float = 0.0, error: Exception | None = None) -> None:
+        self.pieces, self.delay, self.error, self.calls = pieces, delay, error, []
+
+    def ask_stream(self, question, history=None, filters=None, mode=None):
+        import time
+
+        self.calls.append((question, history, mode))
+        time.sleep(self.delay)
+        if self.error:
+            raise self.error
+        yield from self.pieces
+
+
+def _in_process(assistant) -> openai.OpenAI:
+    from fastapi.testclient import TestClient
+
+    from rag.openai_api import create_app
+    from rag.settings import Settings
+
+    app = create_app(assistant, Settings(), modes=["extractive", "llm"])
+    return openai.OpenAI(base_url="http://testserver", api_key="x", http_client=TestClient(app), max_retries=0)
+
+
+def test_an_unverified_llm_draft_is_never_sent_only_the_verified_answer() -> None:
+    from rag.records import Answer
+
+    final = Answer(text="共签署59个项目合作协议 [1]", question="q", standalone_question="q", found=True,
+                   mode="llm->extractive")
+    fake = ScriptedAssistant(["签了60个", "项目 [3]", final])
+    client = _in_process(fake)
+    msgs = [{"role": "user", "content": "q"}]
+    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(model="llm", messages=msgs,
+                                                                                             stream=True))
+    assert text == final.text
+    r = client.chat.completions.create(model="llm", messages=msgs)
+    assert r.choices[0].message.content == final.text and r.rag["mode"] == "llm->extractive"
+    assert [m for *_, m in fake.calls] == ["llm", "llm"]
+
+
+def test_a_slow_stream_starts_at_once_and_reports_a_late_error(monkeypatch) -> None:
+    import rag.openai_api as api
+    from rag.errors import InputError
+
+    monkeypatch.setattr(api, "FIRST_PIECE_WAIT_S", 0.1)
+    monkeypatch.setattr(api, "KEEPALIVE_S", 0.1)
+    client = _in_process(ScriptedAssistant([], delay=0.5, error=InputError("the index is being rebuilt")))
+    stream = client.chat.completions.create(model="extractive", stream=True, messages=[{"role": "user", "content": "q"}])
+    assert next(iter(stream)).choices[0].delta.role == "assistant"
+    with pytest.raises(openai.APIError, match="being rebuilt"):
+        list(stream)
