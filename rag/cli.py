@@ -239,7 +239,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from rag.assistant import Assistant
     from rag.store import Index
-    from ui.app import launch, parse_auth
+    from rag.server import serve
+    from ui.app import parse_auth
 
     settings = _settings(args)
     auth = parse_auth(args.auth)  # check --auth before the slow part
@@ -253,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"warning: serving on {host} without --auth; anyone who can reach this address can use it", file=sys.stderr)
-    launch(settings, host=host, port=args.port or settings.port, auth=auth, assistant=assistant)
+    serve(assistant, settings, host=host, port=args.port or settings.port, auth=auth)
     return 0
 
 
@@ -378,11 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-url", dest="llm_url")
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("serve", help="start the Gradio chat in a browser (builds the default index on first run)")
+    p = sub.add_parser("serve", help="start the Gradio chat in a browser and the OpenAI-compatible API at /v1 "
+                       "(builds the default index on first run)")
     _index_opt(p)
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 7860)")
-    p.add_argument("--auth", help="user:password, or a file with one user:password per line")
+    p.add_argument("--auth", help="user:password, or a file with one user:password per line (the chat's login; the "
+                   "API takes `Authorization: Bearer user:password` or HTTP Basic)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="measure quality: retrieval Recall@k/MRR, answer accuracy")

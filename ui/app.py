@@ -493,16 +493,20 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(font=sys_fonts, font_mono=["ui-monospace", "monospace"])
 
 
+def page_options(settings: Settings, auth: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The page's look, login and upload limit: keyword arguments shared by `Blocks.launch` and `gr.mount_gradio_app`
+    (rag.server mounts the app beside the OpenAI-compatible API)."""
+    return dict(auth=auth, max_file_size=f"{settings.max_upload_mb}mb", show_error=True, ssr_mode=False, theme=theme(),
+                css=CSS, head=HEAD, footer_links=["api", "settings"],
+                auth_message="科技成果转化问答 / Tech-transfer Q&A" if auth else None)
+
+
 def start(app: gr.Blocks, settings: Settings, host: str | None = None, port: int | None = None,
           auth: list[tuple[str, str]] | None = None, block: bool = True) -> str:
     """Queue (concurrency limit from settings) and serve `app`; returns the local URL (when block=False)."""
     app.queue(default_concurrency_limit=settings.concurrency_limit)
-    _, url, _ = app.launch(
-        server_name=host or settings.host, server_port=port or settings.port, auth=auth,
-        max_file_size=f"{settings.max_upload_mb}mb", show_error=True, ssr_mode=False, quiet=not block,
-        prevent_thread_lock=not block, theme=theme(), css=CSS, head=HEAD, footer_links=["api", "settings"],
-        auth_message="科技成果转化问答 / Tech-transfer Q&A" if auth else None,
-    )
+    _, url, _ = app.launch(server_name=host or settings.host, server_port=port or settings.port, quiet=not block,
+                           prevent_thread_lock=not block, **page_options(settings, auth))
     return url
 
 
