@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -24,6 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rag.answerability import probability
+from rag.evidence import Evidence, Sentence, collect_sentences, split_passage
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
@@ -35,6 +38,7 @@ CONTEXT_NAME_SHARE = 0.6  # English: a name spelled by the passage, not the sent
 EN_SENT_TERM_THRESHOLD = 0.25  # the same for English questions, whose words reach Chinese only through dictionary glosses
 DENSE_SENTENCES = 8  # sentences per question that get a dense score (the rest keep their lexical score)
 CANDIDATE_SENTENCES = 8  # best sentences searched for a typed answer span
+RANK_WEIGHT = 2.0  # ranked evidence: weight of the sentence's ranker probability against the span's own fit
 MAX_ANSWER_CHARS = 160
 
 _CLAUSE_SPLIT = re.compile(r"[，,；;。！？!?：:\n]")
@@ -114,23 +118,6 @@ def english_names(question: Question) -> list[str]:
 
 
 @dataclass
-class Sentence:
-    """A sentence of a retrieved passage: `passage[start:end] == text`; `simp` is its simplified form (same length when
-    the script conversion keeps lengths, which `aligned` records)."""
-
-    hit: int  # index into the hits
-    start: int
-    end: int
-    text: str
-    simp: str
-    aligned: bool
-    lex: float = 0.0
-    ctx: float = 0.0
-    dense: float = 0.0
-    score: float = 0.0
-
-
-@dataclass
 class Span:
     """A typed answer candidate inside a sentence (offsets into `sentence.simp`)."""
 
@@ -191,36 +178,7 @@ _CACHE = _VectorCache()
 
 
 def _split(text: str) -> list[tuple[int, int]]:
-    try:
-        from rag.chunking import split_sentences
-    except ImportError:  # pragma: no cover - ingestion module missing
-        spans, start = [], 0
-        for m in re.finditer(r"[。！？；!?;]+[”’」』）)】》]*|\n", text):
-            if text[start:m.end()].strip():
-                spans.append((start, m.end()))
-            start = m.end()
-        if text[start:].strip():
-            spans.append((start, len(text)))
-        return spans
-    return split_sentences(text)
-
-
-def collect_sentences(hits: Sequence[Hit]) -> list[Sentence]:
-    """Sentences of all hits, in rank order, duplicates (overlapping chunks) kept once at their best rank."""
-    seen: set[str] = set()
-    out: list[Sentence] = []
-    for i, h in enumerate(hits):
-        ch = h.chunk
-        full_simp = ch.text_simplified if len(ch.text_simplified or "") == len(ch.text) else None
-        for a, b in _split(ch.text):
-            text = ch.text[a:b]
-            simp = full_simp[a:b] if full_simp is not None else to_simplified(text)
-            key = re.sub(r"\s+", "", simp)
-            if han_count(key) < 4 and not re.search(r"\d", key) or key in seen:
-                continue
-            seen.add(key)
-            out.append(Sentence(i, a, b, text, simp, aligned=len(simp) == len(text)))
-    return out
+    return split_passage(text)
 
 
 def _title_terms(q: Question, title: str) -> tuple[list[str], list[str]]:
@@ -585,6 +543,24 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
     return pos, pos + n
 
 
+_NAME_DOT = re.compile(r"[\u4e00-\u9fff]{1,8}(?:[·•‧・][\u4e00-\u9fff]{1,10})+")
+
+
+def _whole_name(simp: str, a: int, b: int) -> tuple[int, int]:
+    """[a, b) widened to a whole transliterated name when one starts at `a` (德劳帕迪·穆尔穆, not 德劳帕): the part after
+    the last dot ends where jieba starts a verb, preposition, particle or other function word."""
+    m = _NAME_DOT.match(simp, a)
+    if not m or m.end() <= b:
+        return a, b
+    last = max(simp.rfind(d, a, m.end()) for d in "·•‧・") + 1
+    end = last
+    for w, f in pos_tokens(simp[last:m.end()]):
+        if f[:1] in ("v", "p", "u", "d", "c", "r", "m", "q") or end - last + len(w) > 6:
+            break
+        end += len(w)
+    return (a, end) if end > last else (a, b)
+
+
 def _name_before(simp: str, pos: int) -> tuple[int, int] | None:
     """A person name ending at `pos` (before the verb it does: 蒲小川代表…, 陈辉主持): 3 or 2 Han characters starting at a
     word boundary, with a surname first and not a common dictionary word."""
@@ -673,7 +649,7 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
             if f in ("nr", "nrfg", "nrt") and 2 <= len(w) <= 4 and han_count(w) == len(w) and w[0] in cedict().surnames:
                 found_names.add(_name_after(s.simp, pos) or (pos, pos + len(w)))
             pos += len(w)
-    for a, b in sorted(found_names):
+    for a, b in sorted({_whole_name(s.simp, a, b) for a, b in found_names}):
         r0 = _role_phrase(s.simp, a)
         lo, hi = _clause_bounds(s.simp, a, b)
         seg_lo, seg_hi = _clause_bounds(s.simp, a, b, _SEG_SPLIT)
@@ -834,9 +810,15 @@ def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float
 
 
 def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
-            qvec: np.ndarray | None = None) -> Extraction:
-    """Score sentences, extract the typed span, decide found / not found."""
+            qvec: np.ndarray | None = None, ev: Evidence | None = None, min_score: float = 0.0) -> Extraction:
+    """Score sentences (or take `ev`'s ranked sentences), extract the typed span, decide found / not found."""
     threshold = threshold or DEFAULT_NOT_FOUND_THRESHOLD
+    if ev is not None:
+        ranked = [s for s in ev.sentences if ev.consistent(s.hit)]
+        if not ranked:
+            return Extraction(False, None, [], 0.0, "no passage names " + "、".join(sorted(
+                {e for m in ev.missing.values() for e in m})) if ev.missing else "no passages")
+        return _extract_ranked(q, ev.hits, ranked, min_score)
     sents = collect_sentences(hits)
     if not sents:
         return Extraction(False, None, [], 0.0, "no passages")
@@ -892,6 +874,28 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
     if ok and best.local < -0.5:
         ok, reason = False, "the typed answer does not match the question"
     return Extraction(ok, best, ranked, max(0.0, min(1.0, support)), reason)
+
+
+def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], min_score: float) -> Extraction:
+    """Typed spans from the ranker's best sentences; the answer is the span that best combines its sentence's ranker
+    probability with how well the span fits the question; found when `rag.answerability` gives it `min_score`."""
+    extractor = _EXTRACTORS.get(q.kind, extract_sentence)
+    cands: list[Span] = []
+    for s in ranked[:CANDIDATE_SENTENCES]:
+        spans = extractor(q, s)
+        if not spans and q.kind in ("list", "where", "who", "when"):
+            spans = [dataclasses.replace(sp, local=sp.local - 0.5) for sp in extract_sentence(q, s)]
+        for sp in spans:
+            sp.total = RANK_WEIGHT * s.score + sp.local
+            cands.append(sp)
+    if not cands:
+        return Extraction(False, None, ranked, 0.0, f"no {q.kind} answer in the best sentences")
+    best = max(cands, key=lambda c: c.total)
+    ex = Extraction(True, best, ranked)
+    p = probability(q, ex)
+    ex.found, ex.support = p >= min_score, p
+    ex.reason = "" if ex.found else f"the evidence answers with probability {p:.2f}, below {min_score:.2f}"
+    return ex
 
 
 # ---------------------------------------------------------------- composing
@@ -989,27 +993,44 @@ _EN_LEAD = {"number": "The figure is {x}", "who": "The person is {x}", "when": "
             "list": "They are: {x}", "yesno": "The articles say", "what": "The articles say"}
 
 
+def _denies(q: Question, simp: str) -> bool:
+    """Whether the sentence answers a yes-no question with no: a negation in the clause that best matches the
+    question, which the question itself does not have."""
+    clauses = [c for c in _CLAUSE_SPLIT.split(simp) if c.strip()] or [simp]
+    terms = q.terms if q.language != "en" else [z for g in q.glosses for z in g]
+    best = max(clauses, key=lambda c: coverage(terms, c) if terms else 0.0)
+    asked = q.simplified if q.language != "en" else ""
+    return bool(_NEGATION.search(best)) and not _NEGATION.search(re.sub(r"是否|是不是|有没有|能不能|会不会", "", asked))
+
+
 def compose(q: Question, span: Span) -> str:
     """The short answer text (without the citation marker) in the question's language/script."""
     body = span.answer or span.text
-    if q.kind == "yesno" and q.language != "en":
-        body = ("不是。" if _NEGATION.search(span.sentence.simp) and False else "是的。") + body
+    if q.kind == "yesno":
+        no = _denies(q, span.sentence.simp)
+        if q.language != "en":
+            body = ("不是。" if no else "是的。") + body
     if q.language == "en":
         x = span.text
         if q.kind == "number" and span.figure and (en := english_figure(span.figure)):
             converted = re.search(r"[万亿]", span.figure) or not re.search(r"\d", span.figure)
             x = f"{en} ({span.figure})" if converted else en  # a converted figure shows the Chinese beside it
         lead = _EN_LEAD.get(q.kind, "The articles say").format(x=x)
-        if q.kind in ("yesno", "what"):
+        if q.kind == "yesno":
+            return f"{'No' if _denies(q, span.sentence.simp) else 'Yes'}. {lead}: {body}"
+        if q.kind == "what":
             return f"{lead}: {body}"
         return f"{lead}. According to the article: {body}"
     return _render(body, q.language)
 
 
 def answer_extractive(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
-                      qvec: np.ndarray | None = None) -> tuple[Answer, Extraction]:
-    """The extractive Answer for an analysed question and its retrieved hits."""
-    ex = extract(q, hits, embedder, threshold, qvec)
+                      qvec: np.ndarray | None = None, ev: Evidence | None = None,
+                      min_score: float = 0.0) -> tuple[Answer, Extraction]:
+    """The extractive Answer for an analysed question and its retrieved hits (or its ranked evidence `ev`)."""
+    if ev is not None:
+        hits = ev.hits
+    ex = extract(q, hits, embedder, threshold, qvec, ev, min_score)
     base = dict(question=q.original, standalone_question=q.standalone, language=q.language, kind=q.kind,
                 notes=list(q.notes))
     if not ex.found or ex.span is None:

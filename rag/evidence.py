@@ -4,7 +4,7 @@ checked against each document, and the compact evidence an LLM reads.
 - **Sentence ranking** is a logistic model over question-sentence features (`features`): IDF-weighted term coverage,
   character-bigram recall, title/passage coverage, retrieval rank and dense score, whether the sentence holds the kind
   of span the question asks for, entity coverage. Weights live in `rag/data/sentence_ranker.json`, written by
-  `python -m rag.train_ranker` (its docstring has the data recipe and the measured figures).
+  `python -m rag.train` (its docstring has the data recipe and the measured figures).
 - **Entity consistency**: the places, organisations, people, quoted names and codes a question names
   (`key_entities`) must all be named by a document before any of its sentences may answer. A question about 合肥 is
   never answered from an article that does not name 合肥.
@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, gloss_coverage, pos_tokens
+from rag.question import Question, _jieba, cedict, gloss_coverage, pos_tokens
 from rag.records import Hit
 from rag.script import han_count, to_simplified
 
@@ -56,6 +56,9 @@ class Sentence:
     aligned: bool
     score: float = 0.0  # ranker probability that this sentence answers the question
     x: np.ndarray | None = None  # its features (FEATURES order)
+    lex: float = 0.0  # the extractive reader's own term-match scores (rag.answering.score_sentences)
+    ctx: float = 0.0
+    dense: float = 0.0
 
 
 @dataclass
@@ -137,7 +140,7 @@ def generic_places() -> frozenset[str]:
 
 def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
-    tags ns/nt/nr, minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
+    tags ns/nt/nr, and the CC-CEDICT place names among its words, minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
     English names are not required: their Chinese spelling is too uncertain for a hard check (they still rank)."""
     out: list[str] = []
     if q.language != "en":
@@ -145,8 +148,13 @@ def key_entities(q: Question) -> list[str]:
         for m in _QUOTED.finditer(simp):
             out.append(m.group(1))
         generic = generic_places()
+        places = cedict().places
         for w, tag in pos_tokens(simp):
             if tag in _ENTITY_TAGS and han_count(w) >= 2 and han_count(w) == len(w) and w not in generic:
+                out.append(w)
+        jieba, _ = _jieba()
+        for w in jieba.lcut_for_search(simp):  # places jieba does not tag (合肥 is tagged n), found in CC-CEDICT
+            if w in places and w not in generic and not any(w in e for e in out):
                 out.append(w)
     out += _CODE.findall(q.standalone)
     return list(dict.fromkeys(out))

@@ -187,6 +187,8 @@ def stream_events(pieces: Iterator[Any], model: str, live: bool, cid: str, creat
     sent, quiet_since = "", time.monotonic()
     try:
         for piece in pieces:
+            if isinstance(piece, Answer) and not piece.final:  # a preliminary answer the LLM's will replace
+                continue
             if isinstance(piece, Answer):
                 text = piece.text
                 if text.startswith(sent):
@@ -238,7 +240,10 @@ def router(assistant: Any, settings: Settings, modes: Sequence[str],
     """The routes (`/models`, `/models/{id}`, `/chat/completions`), answering through `assistant`; at most
     settings.concurrency_limit answers are computed at once (further requests wait)."""
     modes = list(modes)
-    default = settings.answer_mode if settings.answer_mode in modes else modes[0]
+    from rag.reader import resolve_mode
+
+    wanted = resolve_mode(None, settings)
+    default = wanted if wanted in modes else modes[0]
     slots = threading.BoundedSemaphore(max(1, int(settings.concurrency_limit)))
 
     def check_auth(request: Request) -> None:
@@ -290,7 +295,7 @@ def router(assistant: Any, settings: Settings, modes: Sequence[str],
                                      headers={"Cache-Control": "no-cache"})
 
         def finish() -> Answer | None:
-            return next((p for p in reversed(list(gen)) if isinstance(p, Answer)), None)
+            return next((p for p in reversed(list(gen)) if isinstance(p, Answer) and p.final), None)
 
         try:
             final = await run_in_threadpool(finish)

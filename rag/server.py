@@ -17,9 +17,9 @@ API_PATH = "/v1"
 
 def answer_modes(settings: Settings) -> list[str]:
     """The answer modes this server offers (the API's models): extractive, and llm when it can be loaded."""
-    from ui.app import llm_available
+    from rag.llm import available
 
-    return ["extractive"] + (["llm"] if llm_available(settings) else [])
+    return ["extractive"] + (["llm"] if available(settings) is None else [])
 
 
 def create_app(assistant: Any, settings: Settings, auth: list[tuple[str, str]] | None = None) -> FastAPI:

@@ -1,6 +1,7 @@
-"""Train the sentence ranker of `rag.evidence` and write `rag/data/sentence_ranker.json`.
+"""Train the learned parts of the readers: the sentence ranker (`rag.evidence`, `rag/data/sentence_ranker.json`) and
+then the answerability model (`rag.answerability`, `rag/data/answerability.json`).
 
-    python -m rag.train_ranker            # ~1-3 min on 2 cores (retrieval over the news eval index included)
+    python -m rag.train            # ~3-5 min on 2 cores (retrieval over the news eval index included)
 
 Data recipe (all from `../shared`, the development sets):
 - CMRC2018 trial (simplified) and DRCD dev (traditional): each question with its own paragraph as the only passage;
@@ -10,6 +11,11 @@ Data recipe (all from `../shared`, the development sets):
   five) exactly as the assistant retrieves; a sentence is positive when it comes from the gold article and holds one of
   the `answer_any` strings. English questions train the `en` weights, the rest the `zh` weights.
 Model: L2-regularised logistic regression (scikit-learn), one weight per `rag.evidence.FEATURES` entry.
+Answerability data: every question of the dev sets (`eval/dev_news_qa.jsonl`, `eval/dev_qa.jsonl` and the
+`tests/data/seeds_qa_*.jsonl` sets, never the held-out news set) answered by the extractive reader with the new
+ranker; label 1 when the answer is right (found and containing an `answer_any` string), 0 when it is wrong or the
+question is unanswerable. The script prints 5-fold cross-validated accuracy of the found/not-found decision at the
+chosen threshold beside always answering.
 Figures: the script prints top-1 sentence accuracy (the best-ranked sentence is a positive one) per split, for the
 learned weights and for the weights it started from, with questions split 80/20 by a fixed seed (the 20% never train).
 """
@@ -20,6 +26,7 @@ import gzip
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         X = np.vstack([x for x, _ in train])
         Y = np.concatenate([y for _, y in train])
-        sw = np.concatenate([np.full(len(y), 1.0 / len(y)) for _, y in train])  # each question counts once
+        # each question counts once; a news question (the product's own kind of text) three times
+        sw = np.concatenate([np.full(len(y), (3.0 if n.startswith("news") else 1.0) / len(y))
+                             for (n, _, y) in [g for g in groups if g[0].endswith(":train")]])
         model = LogisticRegression(C=1.0, fit_intercept=False, max_iter=2000)
         model.fit(X, Y, sample_weight=sw * len(train))
         w = model.coef_[0]
@@ -150,11 +159,75 @@ def main(argv: list[str] | None = None) -> int:
             report.append(line)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"features": list(FEATURES), "weights": weights,
-                                    "trained_by": "python -m rag.train_ranker", "report": report},
+                                    "trained_by": "python -m rag.train", "report": report},
                                    ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print("\n".join(report))
     print(f"wrote {args.out}")
+    import rag.evidence
+
+    rag.evidence._weights.cache_clear()
+    train_answerability(settings)
     return 0
+
+
+def _answer_rows(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    from rag.answerability import features as a_features
+    from rag.answering import extract
+    from rag.assistant import Assistant
+    from rag.evaluation import DEV_QA_PATH, SHARED_DIR, answer_matches, load_dev_qa, news_index
+    from rag.answering import answer_extractive
+    from rag.evidence import gather
+    from rag.settings import PROJECT_ROOT
+
+    sets = [(SHARED_DIR / "eval" / "dev_news_qa.jsonl", True), (DEV_QA_PATH, False)]
+    sets += [(p, False) for p in sorted((PROJECT_ROOT / "tests" / "data").glob("seeds_qa_*.jsonl"))]
+    X, Y = [], []
+    bots: dict[bool, Any] = {}
+    for path, news in sets:
+        if news not in bots:
+            if news:
+                folder, _ = news_index([path], settings, progress=False)
+                bots[news] = Assistant.open(folder, settings)
+            else:
+                bots[news] = Assistant.default(settings, progress=False)
+        bot = bots[news]
+        for case in load_dev_qa(path):
+            q, hits, _ = bot._prepare(case.question, None, None, None)
+            ev = gather(q, hits, bot._doc_text)
+            ex = extract(q, ev.hits, ev=ev, min_score=0.0)
+            if ex.span is None:
+                continue
+            ans, _ = answer_extractive(q, ev.hits, ev=ev, min_score=0.0)
+            right = case.doc is not None and answer_matches(ans.text, case.answer_any)
+            X.append(a_features(q, ex))
+            Y.append(int(right))
+    return np.vstack(X), np.asarray(Y)
+
+
+def train_answerability(settings: Settings, out: Path | None = None) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from rag.answerability import FEATURES as A_FEATURES, WEIGHTS_PATH as A_PATH
+
+    X, Y = _answer_rows(settings)
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    probs = np.zeros(len(Y))
+    for tr, te in cv.split(X, Y):
+        m = LogisticRegression(C=1.0, fit_intercept=False, max_iter=2000).fit(X[tr], Y[tr])
+        probs[te] = m.predict_proba(X[te])[:, 1]
+    lines = [f"answerability: {len(Y)} answers with a span, {int(Y.sum())} right; always answering is right "
+             f"{Y.mean():.3f} of the time"]
+    for t in (0.3, 0.4, 0.5, 0.6):
+        keep = probs >= t
+        lines.append(f"  threshold {t}: 5-fold CV decision accuracy {np.mean(keep == Y.astype(bool)):.3f}, "
+                     f"right answers kept {keep[Y == 1].mean():.3f}, wrong ones declined {(~keep[Y == 0]).mean():.3f}")
+    m = LogisticRegression(C=1.0, fit_intercept=False, max_iter=2000).fit(X, Y)
+    (out or A_PATH).write_text(json.dumps({"features": list(A_FEATURES),
+                                           "weights": {f: round(float(v), 4) for f, v in zip(A_FEATURES, m.coef_[0])},
+                                           "trained_by": "python -m rag.train", "report": lines},
+                                          ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,128 @@
+"""rag.llm_reader: compact prompts, strict output, grounding — scripted drafts, plus the real bundled model once."""
+from __future__ import annotations
+
+import pytest
+
+from rag.evidence import gather, snippets
+from rag.llm_reader import LLMReader, build_messages, ground
+from rag.question import analyze
+from rag.records import Answer, Chunk, Hit
+from rag.script import to_simplified
+
+HEFEI = ("合肥科技成果对接会在滨湖国际会展中心举行。本次对接会由合肥市科技局主办，吸引了120家企业参加。"
+         "对接会现场共签约12个项目，签约金额达3.5亿元。会上还发布了50项科技成果。")
+NANJING = ("南京技术交易会28日开幕。交易会期间，南京共有86家高校院所和企业参加，现场签约技术合同31项，"
+           "成交金额2.4亿元。")
+
+
+def _hit(text: str, doc: str, rank: int, title: str) -> Hit:
+    ch = Chunk(chunk_id=f"{doc}:0", doc_id=doc, text=text, text_simplified=to_simplified(text), start=0, end=len(text),
+               title=title, date="2023-09-12")
+    return Hit(chunk=ch, score=1.0 / (1 + rank), rank=rank, scores={"dense": 0.85})
+
+
+def _evidence(question: str):
+    hits = [_hit(HEFEI, "hef", 0, "合肥对接会举行"), _hit(NANJING, "nj", 1, "南京技术交易会开幕")]
+    texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}
+    ev = gather(analyze(question), hits, lambda d: texts[d])
+    return ev, snippets(ev)
+
+
+class Scripted:
+    """An LLM double that replies with a fixed text and records the prompts it was given."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply, self.prompts = reply, []
+
+    def chat(self, messages, max_tokens=64, stream=False):
+        self.prompts.append(messages)
+        return iter([self.reply[:5], self.reply[5:]]) if stream else self.reply
+
+
+def _not_found(question: str) -> Answer:
+    return Answer(text="资料中没有找到答案。", question=question, standalone_question=question, found=False)
+
+
+def test_prompt_prefix_is_fixed_and_evidence_is_compact():
+    ev1, items1 = _evidence("合肥对接会签了多少个项目？")
+    ev2, items2 = _evidence("南京技术交易会成交金额是多少？")
+    m1, m2 = build_messages(ev1, items1), build_messages(ev2, items2)
+    assert m1[:-1] == m2[:-1]  # system prompt and worked examples: one cached prefix for every question
+    assert "合肥对接会举行" in m1[-1]["content"] and "2023-09-12" in m1[-1]["content"]
+    assert len(m1[-1]["content"]) < 400
+
+
+def test_grounded_answer_is_kept_and_cited():
+    ev, items = _evidence("合肥对接会签了多少个项目？")
+    n = next(sn.number for sn in items if "12个项目" in sn.text)
+    d = ground(f"现场共签约12个项目[{n}]", ev, items)
+    assert not d.declined and d.cited == [n]
+
+
+def test_a_figure_the_cited_sentence_lacks_is_declined():
+    ev, items = _evidence("合肥对接会签了多少个项目？")
+    d = ground("现场共签约59个项目[1]", ev, items)
+    assert d.declined and "59个" in " ".join(d.unsupported)
+
+
+def test_a_claim_cited_to_the_wrong_snippet_is_recited():
+    from rag.evidence import Snippet
+
+    ev, _ = _evidence("技术合同签约了多少项？")
+    items = [Snippet(1, 0, 0, len(HEFEI), HEFEI), Snippet(2, 1, 0, len(NANJING), NANJING)]
+    right, wrong = 2, 1
+    d = ground(f"现场签约技术合同31项[{wrong}]", ev, items)
+    assert not d.declined and d.cited == [right]
+
+
+def test_not_found_and_empty_drafts_decline():
+    ev, items = _evidence("合肥对接会签了多少个项目？")
+    assert ground("NOT_FOUND", ev, items).declined
+    assert ground("[1]", ev, items).declined
+
+
+def test_english_answer_keeps_the_chinese_figure_and_is_verified():
+    ev, items = _evidence("How much money was signed at the Nanjing technology fair?")
+    n = next(sn.number for sn in items if "2.4亿元" in sn.text)
+    d = ground(f"240 million yuan (2.4亿元) [{n}]", ev, items)
+    assert not d.declined
+    assert ground(f"340 million yuan (3.4亿元) [{n}]", ev, items).declined
+
+
+def test_reader_streams_then_gives_a_cited_answer_with_exact_spans():
+    ev, items = _evidence("合肥对接会签了多少个项目？")
+    n = next(sn.number for sn in items if "12个项目" in sn.text)
+    llm = Scripted(f"现场共签约12个项目[{n}]")
+    out = list(LLMReader(llm).stream(ev, _not_found("合肥对接会签了多少个项目？")))
+    assert [p for p in out if isinstance(p, str)]
+    final = out[-1]
+    assert isinstance(final, Answer) and final.found and final.mode == "llm" and "12个项目" in final.text
+    c = final.citations[0]
+    assert c.doc_id == "hef" and any("12个项目" in c.passage[a:b] for a, b in c.spans)
+
+
+def test_reader_declines_without_asking_when_no_document_names_the_place():
+    ev, items = _evidence("武汉对接会签了多少个项目？")
+    llm = Scripted("共签约12个项目[1]")
+    final = LLMReader(llm).read(ev, _not_found("武汉对接会签了多少个项目？"))
+    assert not final.found and llm.prompts == []
+
+
+@pytest.mark.slow
+def test_real_model_reads_unseen_articles():
+    from rag.llm import available, get_llm
+    from rag.settings import Settings
+
+    settings = Settings.from_env(answer_mode="llm", llm_url="")
+    if available(settings) is not None:
+        pytest.fail(f"the bundled LLM should be installed for the test suite: {available(settings)}")
+    reader = LLMReader(get_llm(settings, mode="llm", progress=False))
+    ev, _ = _evidence("合肥对接会签了多少个项目？")
+    a = reader.read(ev, _not_found("合肥对接会签了多少个项目？"))
+    assert a.found and "12" in a.text and a.citations[0].doc_id == "hef"
+    ev, _ = _evidence("How many companies took part in the Nanjing technology fair?")
+    b = reader.read(ev, _not_found("x"))
+    assert b.found and "86" in b.text and b.citations[0].doc_id == "nj"
+    assert sum(ch.isascii() for ch in b.text) > len(b.text) / 2  # answered in English

@@ -1,0 +1,96 @@
+"""rag.reader: which reader runs and how they fall back; the extractive reader over entity-consistent evidence."""
+from __future__ import annotations
+
+import pytest
+
+from rag.errors import InputError
+from rag.evidence import gather
+from rag.question import analyze
+from rag.reader import ExtractiveReader, read_stream, resolve_mode
+from rag.records import Answer, Chunk, Hit
+from rag.script import to_simplified
+from rag.settings import Settings
+
+HEFEI = ("合肥科技成果对接会在滨湖国际会展中心举行。本次对接会由合肥市科技局主办，吸引了120家企业参加。"
+         "对接会现场共签约12个项目，签约金额达3.5亿元。")
+XINING = "西宁科技成果对接会闭幕。对接会上共签署59个项目合作协议，签约总资金11280万元。"
+
+
+def _evidence(question: str):
+    hits = []
+    for i, (doc, text, title) in enumerate((("xin", XINING, "西宁对接会闭幕"), ("hef", HEFEI, "合肥对接会举行"))):
+        hits.append(Hit(Chunk(f"{doc}:0", doc, text, to_simplified(text), 0, len(text), title=title), 1.0 / (1 + i), i,
+                        {"dense": 0.85}))
+    texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text for h in hits}
+    return gather(analyze(question), hits, lambda d: texts[d])
+
+
+class Scripted:
+    name = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def chat(self, messages, max_tokens=64, stream=False):
+        return iter([self.reply]) if stream else self.reply
+
+
+def test_resolve_mode():
+    s = Settings(answer_mode="extractive")
+    assert resolve_mode(None, s) == "extractive" and resolve_mode("LLM", s) == "llm"
+    assert resolve_mode("auto", Settings(llm_url="http://127.0.0.1:9/v1")) == "llm"  # an endpoint is configured
+    with pytest.raises(InputError):
+        resolve_mode("telepathy", s)
+
+
+def test_extractive_reader_answers_from_the_document_that_names_the_place():
+    ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会签了多少个项目？"))
+    assert ans.found and "12个" in ans.text and "59" not in ans.text
+    assert ans.citations[0].doc_id == "hef"
+
+
+def test_a_place_no_document_names_is_not_found():
+    ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("武汉对接会签了多少个项目？"))
+    assert not ans.found and ans.related
+
+
+def test_llm_mode_yields_a_preliminary_answer_then_the_grounded_one():
+    ev = _evidence("合肥对接会签了多少个项目？")
+    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    out = list(read_stream(ev, "llm", reader, lambda: (Scripted("现场共签约12个项目[1]"), None)))
+    answers = [p for p in out if isinstance(p, Answer)]
+    assert answers[0].final is False and answers[0].mode == "extractive"
+    assert answers[-1].final and answers[-1].mode == "llm" and "12个项目" in answers[-1].text
+    assert out.index(answers[0]) < out.index(answers[-1])
+
+
+def test_llm_unavailable_leaves_the_extractive_answer_with_a_note():
+    ev = _evidence("合肥对接会签了多少个项目？")
+    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    out = list(read_stream(ev, "llm", reader, lambda: (None, "no model here.")))
+    final = [p for p in out if isinstance(p, Answer) and p.final][-1]
+    assert final.mode == "extractive" and "12个" in final.text and "no model here." in final.notes
+
+
+def test_an_ungrounded_llm_draft_is_declined_with_a_note():
+    ev = _evidence("合肥对接会签了多少个项目？")
+    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    out = list(read_stream(ev, "llm", reader, lambda: (Scripted("共签署59个项目合作协议[1]"), None)))
+    final = out[-1]
+    assert isinstance(final, Answer) and not final.found and "59" not in final.text
+    assert any("not grounded" in n for n in final.notes)
+
+
+def test_assistant_never_quotes_another_citys_figure(tmp_path, embedder):
+    """The browser failure of issue 11: an uploaded 合肥 article beside the bundled Xining one."""
+    from rag.assistant import Assistant
+    from rag.settings import CORPUS_DIR
+
+    (tmp_path / "hefei.txt").write_text("合肥科技成果对接会举行\n" + HEFEI, encoding="utf-8")
+    seed = next(CORPUS_DIR.glob("002_*.txt"))
+    bot = Assistant.from_paths([tmp_path / "hefei.txt", seed], index_dir=tmp_path / "idx",
+                               settings=Settings.from_env(answer_mode="extractive"))
+    a = bot.ask("合肥对接会签了多少个项目？")
+    assert "59" not in a.text
+    assert a.found and "12" in a.text and a.citations[0].title.startswith("合肥")
+    assert "59" in bot.ask("西宁对接会签了多少个项目？").text
