@@ -145,8 +145,8 @@ def key_entities(q: Question) -> list[str]:
     out: list[str] = []
     if q.language != "en":
         simp = q.simplified or to_simplified(q.standalone)
-        for m in _QUOTED.finditer(simp):
-            out.append(m.group(1))
+        for m in _QUOTED.finditer(simp):  # a quoted name; its parts when spaces or dots split it (筑梦前海 益企向未来)
+            out += [p for p in re.split(r"[\s·•・—-]+", m.group(1)) if han_count(p) >= 2] or [m.group(1)]
         generic = generic_places()
         places = cedict().places
         for w, tag in pos_tokens(simp):

@@ -30,8 +30,7 @@ Rules:
 2. Copy figures with their units, names and dates exactly as the evidence writes them.
 3. The answer must be about the place, organisation, event and time the question names. If no evidence sentence \
 states the answer, reply exactly: NOT_FOUND
-4. Answer a Chinese question in Chinese. Answer an English question in English and keep the evidence's Chinese figure \
-or name in parentheses, like: 59 projects (59个项目) [1]."""
+4. Always answer in Chinese, copying the figure or name from the evidence, even when the question is in English."""
 
 # worked examples: fixed, so they stay in the model's prompt cache (they cost nothing after the first question)
 EXAMPLES = (
@@ -39,7 +38,7 @@ EXAMPLES = (
      "[2] 《南阳举办技术交易会》 2024-05-20\n南阳站共有64家企业参加。",
      "西宁对接会签了多少个项目？", "共签署59个项目合作协议[1]"),
     ("[1] 《武汉光谷发布人才政策》 2023-06-02\n光谷将每年投入10亿元支持人才引进。",
-     "How much will Optics Valley invest in talent each year?", "1 billion yuan (10亿元) each year [1]"),
+     "How much will Optics Valley invest in talent each year?", "每年投入10亿元[1]"),
     ("[1] 《合肥举行成果发布会》 2023-09-12\n发布会由合肥市科技局主办，发布成果120项。",
      "合肥发布会的签约金额是多少？", NOT_FOUND),
 )
@@ -67,8 +66,7 @@ def build_messages(ev: Evidence, items: list[Snippet]) -> list[dict[str, str]]:
         msgs.append({"role": "assistant", "content": answer})
     q = ev.question
     question = q.standalone if q.language == "en" else to_simplified(q.standalone)
-    tail = "\n(Answer in English; keep the Chinese figure or name in parentheses.)" if q.language == "en" else ""
-    msgs.append({"role": "user", "content": f"Evidence:\n{evidence_block(ev, items)}\nQuestion: {_fence(question)}{tail}"})
+    msgs.append({"role": "user", "content": f"Evidence:\n{evidence_block(ev, items)}\nQuestion: {_fence(question)}"})
     return msgs
 
 
@@ -110,7 +108,7 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.declined = True
         d.notes.append("The LLM found no answer in the evidence.")
         return d
-    text = tidy_citations(_in_script(text, ev.question.language))
+    text = tidy_citations(to_simplified(text) if ev.question.language == "en" else _in_script(text, ev.question.language))
     body = _CITE_RE.sub("", text).strip()
     by_number = {s.number: s for s in items}
     question = to_simplified(ev.question.standalone)
@@ -177,11 +175,33 @@ class LLMReader:
                                   source=ch.source, passage=ch.text, spans=_cited_spans(d.text, ch.text, sn),
                                   score=float(ev.hits[sn.hit].score)))
         marks = "".join(f"[{c.number}]" for c in cites)
-        text = f"{d.text} {marks}" if q.language == "en" else f"{d.text.rstrip('。')}{marks}。"
+        text = f"{english_answer(q.kind, d.text)} {marks}" if q.language == "en" else f"{d.text.rstrip('。')}{marks}。"
         best = next((s.score for s in ev.sentences if ev.consistent(s.hit)), 0.0)
         return Answer(text=text, question=q.original, standalone_question=q.standalone, found=True, mode="llm",
                       confidence=round(max(0.05, min(1.0, 0.5 + 0.5 * best)), 3), language=q.language, kind=q.kind,
                       citations=cites, notes=[*q.notes, *d.notes])
+
+
+def english_answer(kind: str, zh: str) -> str:
+    """An English answer built around the model's Chinese one (small models garble figures they translate): the
+    figure in English with the article's figure beside it (800,000 person-times (80万人次)), a short name in
+    pinyin beside its characters (Pan Jianwei (潘建伟)), else the Chinese answer quoted."""
+    from rag.answering import _NUMBER_RE, english_figure
+
+    zh = zh.strip().rstrip("。.")
+    if kind in ("number", "what", "list"):
+        for m in _NUMBER_RE.finditer(zh):
+            if m.group("unit") or m.group("mag") or m.group("unit2"):
+                en = english_figure(m.group(0))
+                if en:
+                    return f"{en} ({zh})"
+    if kind in ("who", "where") and 2 <= len(zh) <= 8 and re.fullmatch(r"[\u4e00-\u9fff·]+", zh):
+        from pypinyin import lazy_pinyin
+
+        py = lazy_pinyin(zh)
+        name = (py[0].capitalize() + " " + "".join(py[1:]).capitalize()) if kind == "who" else "".join(py).capitalize()
+        return f"{name} ({zh})"
+    return f"According to the article: {zh}"
 
 
 def describe(items: list[Snippet], ev: Evidence) -> str:

@@ -555,7 +555,35 @@ def _history_pairs(history: Iterable[Any] | None) -> list[tuple[str, str]]:
 
 
 def _has_question_word(simplified: str, language: str) -> bool:
-    return detect_kind(simplified, language) != "what" or bool(re.search(r"什么|怎么|如何|为什么|为何|\?$|？$", simplified))
+    return detect_kind(simplified, language) != "what" or bool(
+        re.search(r"什么|怎么|如何|为什么|为何|哪|谁|几|多少|吗|\?$|？$", simplified))
+
+
+def _parallel(frag: str, standalone: str) -> str | None:
+    """The previous question with the word that `frag` stands in for replaced by it: the span of the previous
+    question's words that shares the longest ending with `frag` (二等奖 for 一等奖, 金额占比 for 户数占比, 2030年 for
+    2025年), None when no word shares an ending with it."""
+    toks = [w for w, _ in pos_tokens(standalone)]
+    best: tuple[int, int, int, int] | None = None  # (suffix length, -length difference, start, end) in characters
+    pos = [0]
+    for w in toks:
+        pos.append(pos[-1] + len(w))
+    for i in range(len(toks)):
+        for j in range(i + 1, min(len(toks), i + 3) + 1):
+            span = standalone[pos[i]:pos[j]]
+            if span == frag or not han_count(span) and not re.search(r"\d", span):
+                continue
+            k = 0
+            while k < min(len(span), len(frag)) and span[-1 - k] == frag[-1 - k]:
+                k += 1
+            if k == 0 or k == len(frag) or (k == 1 and not re.search(r"\d", frag)):
+                continue  # nothing shared, or frag is only the shared ending (a single shared character needs digits)
+            cand = (k, -abs(len(span) - len(frag)), pos[i], pos[j])
+            if best is None or cand[:2] > best[:2]:
+                best = cand
+    if best is None:
+        return None
+    return standalone[:best[2]] + frag + standalone[best[3]:]
 
 
 def _entity_in(fragment: str) -> bool:
@@ -576,6 +604,9 @@ def _rewrite_zh(q: str, prev: _Turn) -> tuple[str, str, str]:
         if frag_kind != "what":  # "有多少人参加呢" is a full question that just ends in 呢
             is_fragment = False
         elif frag:
+            swapped = _parallel(frag, prev.standalone)
+            if swapped is not None:
+                return swapped, prev.topic, prev.kind
             if _entity_in(frag) and prev.topic:
                 if prev.topic in prev.standalone:
                     return prev.standalone.replace(prev.topic, frag, 1), frag, prev.kind
