@@ -1,16 +1,18 @@
-"""LLM answer mode: time to first token and total time per dev question, beside the extractive path in the same run.
+"""LLM answer mode latency: time to first token and total per question, beside the extractive path and beside the
+whole-passage prompt the LLM mode used before compact evidence, all in the same run.
 
-    python bench/bench_llm.py [--set ../shared/eval/dev_qa.jsonl] [--limit 6] [--max-tokens 120]
+    python bench/bench_llm.py [--set ../shared/eval/dev_news_qa.jsonl] [--limit 20] [--baseline 5]
 
-When `rag.assistant` exists, each question runs through the product's own paths: `Assistant.ask(q, mode="extractive")`
-and `Assistant.ask_stream(q, mode="llm")` (its passage choice -> rag.llm draft -> verification -> fallback); time to
-first token = first streamed piece. Without it, passages come from a crude character-bigram ranking of the bundled
-articles' paragraphs straight into `rag.llm.draft_answer` (LLM figures only). `--max-tokens` applies to that path only.
+Questions run through `Assistant.ask_stream(q, mode="llm")` over the news evaluation index (`rag.evaluation.news_index`;
+the bundled index for sets over the bundled articles). Time to first token = the first draft piece after the
+preliminary extractive answer. Baseline: the same model given the top 3 retrieved chunks whole (~1,000 prompt
+tokens), as LLM mode did before `rag.llm_reader`. The load average is printed at the start and the end.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -18,119 +20,92 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.llm import build_messages, check_draft, draft_answer, get_llm  # noqa: E402
-from rag.records import Citation  # noqa: E402
-from rag.script import detect_script, han_count, to_simplified  # noqa: E402
-from rag.settings import CORPUS_DIR, PROJECT_ROOT, Settings  # noqa: E402
+from rag.assistant import Assistant  # noqa: E402
+from rag.evidence import gather, snippets  # noqa: E402
+from rag.llm_reader import prompt_tokens  # noqa: E402
+from rag.records import Answer  # noqa: E402
+from rag.settings import PROJECT_ROOT, Settings  # noqa: E402
 
-
-def _language(q: str) -> str:
-    if han_count(q) == 0:
-        return "en"
-    return "zh-Hant" if detect_script(q) == "traditional" else "zh-Hans"
-
-
-def _bigram_passages(question: str, k: int = 3) -> list[Citation]:
-    """Baseline passages without the retrieval stack: paragraphs sharing most character bigrams with the question."""
-    q = to_simplified(question)
-    grams = {q[i:i + 2] for i in range(len(q) - 1)}
-    paras = []
-    for path in sorted(CORPUS_DIR.glob("*.txt")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            s = to_simplified(line.strip())
-            if len(s) >= 20:
-                paras.append((sum(g in s for g in grams), line.strip(), path.stem))
-    paras.sort(key=lambda t: -t[0])
-    return [Citation(number=i, doc_id=stem, chunk_id=f"{stem}:{i}", title=stem, date=None, source=None, passage=text)
-            for i, (_, text, stem) in enumerate(paras[:k], start=1)]
-
-
-def _prompt_tokens(llm, question: str, passages: list[Citation], lang: str) -> int:
-    """Prompt size in the local model's tokens (characters / 1.5 for an endpoint)."""
-    text = "\n".join(m["content"] for m in build_messages(question, passages, lang))
-    if hasattr(llm, "_llama"):
-        return len(llm._llama.tokenize(text.encode("utf-8"), add_bos=False))
-    return round(len(text) / 1.5)
+WHOLE_PASSAGES = ("Answer the question from the passages only, briefly, citing [n]; if they do not answer, "
+                  "reply NOT_FOUND.")
 
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))] if xs else float("nan")
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", default=str(PROJECT_ROOT.parent / "shared" / "eval" / "dev_qa.jsonl"))
-    ap.add_argument("--limit", type=int, default=6)
-    ap.add_argument("--max-tokens", type=int, default=120)
+    ap.add_argument("--set", default=str(PROJECT_ROOT.parent / "shared" / "eval" / "dev_news_qa.jsonl"))
+    ap.add_argument("--limit", type=int, default=20)
+    ap.add_argument("--baseline", type=int, default=5, help="questions also asked with whole passages (0: none)")
     args = ap.parse_args()
-
+    print(f"load average at start (1/5/15 min): {_load()}")
     rows = [json.loads(line) for line in Path(args.set).read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if "q" in r][: args.limit]
     settings = Settings.from_env(answer_mode="llm")
+    if any(str(r.get("doc") or "").startswith("crud") for r in rows):
+        from rag.evaluation import news_index
 
-    assistant = None
-    try:
-        from rag.assistant import Assistant
-
-        t = time.perf_counter()
-        assistant = Assistant.default(Settings.from_env(answer_mode="extractive"))
-        print(f"extractive assistant ready in {time.perf_counter() - t:.1f} s")
-    except ImportError as e:
-        print(f"rag.assistant not available ({e}); LLM figures only, passages from a bigram baseline")
-
+        folder, _ = news_index([args.set], settings, progress=False)
+        bot = Assistant.open(folder, settings)
+    else:
+        bot = Assistant.default(settings, progress=False)
     t = time.perf_counter()
-    llm = get_llm(settings, progress=True)
-    print(f"LLM {llm.name} ready in {time.perf_counter() - t:.1f} s (llm_url={settings.llm_url or '-'})\n")
+    bot.ask(rows[0]["q"], mode="llm")  # loads the model and fills the prompt cache with the fixed prefix
+    print(f"warm-up (model load + first question): {time.perf_counter() - t:.1f} s\n")
 
-    ext_ms, ttft_ms, total_ms, prompt_tokens, ext_ok, llm_ok, kept = [], [], [], [], 0, 0, 0
+    ext_ms, ttft, total, tokens, base_total, base_tokens = [], [], [], [], [], []
     for r in rows:
-        q, gold = r["q"], r.get("answer_any") or []
-        lang = _language(q)
-        t0 = time.perf_counter()
-        first = None
-        if assistant is not None:  # the product's own path: Assistant.ask_stream(mode="llm") -> rag.llm
-            t = time.perf_counter()
-            ext = assistant.ask(q, mode="extractive")
-            ext_ms.append((time.perf_counter() - t) * 1000)
-            ext_ok += any(g in ext.text for g in gold) if gold else not ext.found
-            t0 = time.perf_counter()
-            for piece in assistant.ask_stream(q, mode="llm"):
-                if isinstance(piece, str):
-                    first = first if first is not None else time.perf_counter()
-                else:
-                    final = piece
-            end = time.perf_counter()
-            mode, text, found = final.mode, final.text, final.found
-            draft = "; ".join(final.notes) if mode != "llm" else text
-        else:
-            passages = _bigram_passages(q)
-            prompt_tokens.append(_prompt_tokens(llm, q, passages, lang))
-            pieces = []
-            for piece in draft_answer(q, passages, lang, llm, stream=True, max_tokens=args.max_tokens):
-                first = first if first is not None else time.perf_counter()
-                pieces.append(piece)
-            end = time.perf_counter()
-            result = check_draft("".join(pieces), passages, lang, "", q)
-            mode, text, found, draft = result.mode, result.text, bool(result.text), result.draft
-        ttft_ms.append(((first or end) - t0) * 1000)
-        total_ms.append((end - t0) * 1000)
-        kept += mode == "llm"
-        good = any(g in text for g in gold) if gold else not found
-        llm_ok += good
-        print(f"{r.get('id', '?')} ttft {ttft_ms[-1]:6.0f} ms total {total_ms[-1]:6.0f} ms  {mode:16s} "
-              f"{'ok ' if good else 'BAD'} {draft[:90]!r}")
-
-    n, asked = len(rows), len(ttft_ms)
-    tokens = f", prompt p50 {statistics.median(prompt_tokens):.0f} tokens" if prompt_tokens else ""
-    print(f"\nLLM mode    ({asked} questions{tokens}): "
-          f"time to first token p50 {statistics.median(ttft_ms):.0f} ms, p95 {_pct(ttft_ms, 0.95):.0f} ms; "
-          f"total p50 {statistics.median(total_ms):.0f} ms, p95 {_pct(total_ms, 0.95):.0f} ms; "
-          f"drafts kept after verification {kept}/{asked}; answer correct {llm_ok}/{n}")
-    if ext_ms:
-        print(f"extractive  ({n} questions): total p50 {statistics.median(ext_ms):.0f} ms, "
-              f"p95 {_pct(ext_ms, 0.95):.0f} ms; correct {ext_ok}/{n}")
-        print(f"LLM total / extractive total (p50): {statistics.median(total_ms) / statistics.median(ext_ms):.0f}x")
+        q = r["q"]
+        t = time.perf_counter()
+        bot.ask(q, mode="extractive")
+        ext_ms.append((time.perf_counter() - t) * 1000)
+        t0, first, final = time.perf_counter(), None, None
+        for piece in bot.ask_stream(q, mode="llm"):
+            if isinstance(piece, str) and first is None:
+                first = time.perf_counter()
+            elif isinstance(piece, Answer) and piece.final:
+                final = piece
+        end = time.perf_counter()
+        total.append((end - t0) * 1000)
+        asked = first is not None
+        if asked:
+            ttft.append((first - t0) * 1000)
+            qq, hits, _ = bot._prepare(q, None, None, None)
+            ev = gather(qq, hits, bot._doc_text)
+            n = prompt_tokens(bot._llm, ev, snippets(ev, budget=settings.evidence_chars))
+            if n is not None:
+                tokens.append(n)
+        print(f"{r.get('id', '?'):>6} ttft {((first or end) - t0) * 1000:6.0f} ms  total {total[-1]:6.0f} ms  "
+              f"{'asked ' if asked else 'no LLM'} {final.text[:70]!r}")
+    for r in rows[: args.baseline]:
+        qq, hits, _ = bot._prepare(r["q"], None, None, None)
+        passages = "\n".join(f'<passage id="{i}">{h.chunk.text}</passage>' for i, h in enumerate(hits[:3], 1))
+        msgs = [{"role": "system", "content": WHOLE_PASSAGES},
+                {"role": "user", "content": f"{passages}\nQuestion: {r['q']}"}]
+        llama = getattr(bot._llm, "_llama", None)
+        if llama is not None:
+            base_tokens.append(len(llama.tokenize(msgs[1]["content"].encode("utf-8"), add_bos=False)))
+        t = time.perf_counter()
+        bot._llm.chat(msgs, max_tokens=64)
+        base_total.append((time.perf_counter() - t) * 1000)
+    print(f"\nload average at end: {_load()}")
+    print(f"LLM mode, compact evidence ({len(total)} questions, {len(ttft)} sent to the model; per-question prompt "
+          f"p50 {statistics.median(tokens) if tokens else float('nan'):.0f} tokens): first token p50 "
+          f"{statistics.median(ttft) if ttft else float('nan'):.0f} ms, p95 {_pct(ttft, 0.95):.0f} ms; total p50 "
+          f"{statistics.median(total):.0f} ms, p95 {_pct(total, 0.95):.0f} ms")
+    if base_total:
+        print(f"baseline, top-3 whole chunks ({len(base_total)} questions, prompt p50 "
+              f"{statistics.median(base_tokens) if base_tokens else float('nan'):.0f} tokens): total p50 "
+              f"{statistics.median(base_total):.0f} ms, p95 {_pct(base_total, 0.95):.0f} ms")
+    print(f"extractive ({len(ext_ms)} questions): total p50 {statistics.median(ext_ms):.0f} ms, "
+          f"p95 {_pct(ext_ms, 0.95):.0f} ms")
 
 
 if __name__ == "__main__":

@@ -488,9 +488,6 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
         if "%" in unit or "％" in unit:
             if re.search(r"比|率|增长|增速|百分|percent|share|rate", q.simplified, re.I):
                 local += 0.3
-        if s.simp[max(0, a - 1):a] == "从" and re.search(r"[到至]", s.simp[b:b + 8]):
-            # 从6%提升到8.5%: the starting value is the figure asked for only when the question asks what it was before
-            local += 0.3 if re.search(r"原来|原先|原本|之前|此前|起初|最初|以前|过去|起点", q.simplified) else -0.3
         local -= 0.01 * (a / max(1, len(s.simp)))
         if any(0 <= a - (i + len(n)) <= 4 for n in qnums for i in _find_all(s.simp[:a], n)):
             local += 0.3  # right after a figure the question gives: 2022年全球第29位 for 2022年排第几
@@ -696,22 +693,6 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
     return out
 
 
-_NOT_IN_PLACE = ("v", "l", "i", "p", "u", "x", "m", "c", "r", "f", "d", "t", "q")
-
-
-def _antecedent_place(simp: str, pos: int) -> tuple[int, int] | None:
-    """The noun phrase opening the clause before `pos` (what 这里 refers to), if it names a place or organisation."""
-    lo, _ = _clause_bounds(simp, pos, pos)
-    if lo == 0 or simp[lo - 1] not in "，,;；":
-        return None
-    plo, _ = _clause_bounds(simp, lo - 1, lo - 1)
-    start, end, named = plo, plo, False
-    for w, f in pos_tokens(simp[plo:lo - 1]):
-        if (f.startswith(_NOT_IN_PLACE) and not (f == "a" and len(w) == 1)) or (len(w) >= 4 and f not in ("ns", "nt", "nz")):
-            break
-        named = named or f in ("ns", "nt", "nz")
-        end += len(w)
-    return (start, end) if named and end - start >= 3 else None
 
 
 def extract_where(q: Question, s: Sentence) -> list[Span]:
@@ -722,11 +703,7 @@ def extract_where(q: Question, s: Sentence) -> list[Span]:
         if re.search(r"\d", place) and not re.search(r"[\u4e00-\u9fff]{2}", place):
             continue
         if any(place.startswith(x) for x in ("此", "这", "那", "本", "其", "该")):
-            ante = _antecedent_place(s.simp, m.start()) if re.match(r"(这|那)(里|儿)|此(地|处)?$", place) else None
-            if not ante:
-                continue
-            a, b = ante  # 西宁科技大市场热闹非凡,在这里举行的…: "here" is the place the clause before names
-            place = s.simp[a:b]
+            continue
         lo, hi = _clause_bounds(s.simp, m.start(), m.end())  # the clause saying what happens there
         local = 0.5 * _local_terms(q, s.simp[lo:hi]) + min(0.4, 0.04 * len(place))
         tags = {f for _, f in pos_tokens(place)}
@@ -750,16 +727,11 @@ def extract_list(q: Question, s: Sentence) -> list[Span]:
 
 
 def extract_sentence(q: Question, s: Sentence) -> list[Span]:
-    """What / yes-no: the best clauses of the sentence (the whole sentence when short). A sentence that uses the asked
-    attribute the way Chinese states one (突出…的主题, 主题为…, 以…为主题; not 主题展) is preferred."""
+    """What / yes-no: the best clauses of the sentence (the whole sentence when short)."""
     simp = s.simp
     local = 0.0
-    if q.kind == "what" and q.focus:
-        f = re.escape(q.focus)
-        if re.search(rf"的{f}(?![\u4e00-\u9fff])|{f}(?:是|为|：|:)|为{f}(?![\u4e00-\u9fff])", simp):
-            local = 0.3
-        elif q.focus not in simp:
-            local = -0.1
+    if q.kind == "what" and q.focus and q.focus not in simp:
+        local = -0.1
     if len(simp) <= MAX_ANSWER_CHARS:
         return [Span(s, simp, 0, len(simp), local, _strip_clause(simp))]
     # keep the highest-covering window of clauses
@@ -883,7 +855,7 @@ def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], mi
     cands: list[Span] = []
     for s in ranked[:CANDIDATE_SENTENCES]:
         spans = extractor(q, s)
-        if not spans and q.kind in ("list", "where", "who", "when"):
+        if not spans and q.kind in ("list", "where"):
             spans = [dataclasses.replace(sp, local=sp.local - 0.5) for sp in extract_sentence(q, s)]
         for sp in spans:
             sp.total = RANK_WEIGHT * s.score + sp.local

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.evidence import Evidence, Snippet, snippets
-from rag.llm import LLM, NOT_FOUND, cited_numbers, normalize_numbers, tidy_citations, verify, _CITE_RE, _in_script
+from rag.llm import LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, cited_numbers, normalize_numbers, tidy_citations, verify
 from rag.records import Answer, Citation
 from rag.script import to_simplified
 
@@ -42,10 +42,6 @@ EXAMPLES = (
     ("[1] 《合肥举行成果发布会》 2023-09-12\n发布会由合肥市科技局主办，发布成果120项。",
      "合肥发布会的签约金额是多少？", NOT_FOUND),
 )
-
-
-def _fence(text: str) -> str:
-    return (text or "").replace("<", "‹").replace(">", "›")
 
 
 def evidence_block(ev: Evidence, items: list[Snippet]) -> str:

@@ -217,13 +217,6 @@ def test_money_questions_want_amounts_of_that_money():
     assert not b.found, b.text
 
 
-def test_where_resolves_here_to_the_place_named_before_it():
-    a = ask("西宁对接会在哪里举行？")
-    assert a.found and "西宁科技大市场" in a.text
-    b = ask("西宁光伏对接会在哪里举行？", _hits(("西宁光伏对接会", "该技术将有助于提升西宁市光伏研究能力。光伏对接会在西宁市举行。")))
-    assert "有助" not in b.text and "西宁市" in b.text  # 有助于 is not a place marker
-
-
 def test_when_asking_month_and_day_is_not_answered_by_a_year():
     summit = ("2023全球硬科技创新大会来了", "全球硬科技创新大会从2017年开始已连续成功举办六届,是展示硬科技成果的重要平台。")
     a = ask("2023全球硬科技创新大会在几月几日开幕？", _hits(summit))
@@ -246,14 +239,6 @@ def test_a_figure_right_after_a_year_the_question_gives_wins():
     ranking = ("西安科研实力", "在“全球科研城市100强榜单”中,西安由2021年全球第35位跃升至2022年全球第29位。")
     ex = extract(analyze("西安在全球科研城市100强榜单中2022年排第几？"), _hits(ranking))
     assert ex.found and ex.span.text == "第29位"
-
-
-def test_what_prefers_the_sentence_that_states_the_asked_attribute():
-    summit = ("2023全球硬科技创新大会来了", (
-        "2023全球硬科技创新大会将举办分会场暨硬科技产业招商推介、主题展等近20场活动。"
-        "大会突出“硬科技·新质生产力”的主题,旨在加快形成新质生产力。"))
-    a = ask("2023全球硬科技创新大会的主题是什么？", _hits(summit))
-    assert a.found and "硬科技·新质生产力" in a.text and "主题展" not in a.text
 
 
 def test_english_money_question_wants_an_amount():
@@ -279,8 +264,3 @@ def test_who_asked_as_subject_finds_the_name_before_the_verb():
     assert b.found and "杨曙光" in b.text
 
 
-def test_starting_value_answers_only_a_question_about_before():
-    ex = extract(analyze("西安高新区全社会研发投入占比原来是多少？"), _hits(XIAN))
-    assert ex.found and ex.span.figure == "6%"
-    ex = extract(analyze("西安高新区全社会研发投入占比是多少？"), _hits(XIAN))
-    assert ex.found and ex.span.figure == "8.5%"
