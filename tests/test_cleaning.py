@@ -299,6 +299,7 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from rag.cleaning import content_sentences, lost_sentences  # noqa: E402
+from rag.settings import CORPUS_DIR  # noqa: E402
 
 SNIPPETS = Path(__file__).parent / "data" / "web_snippets.jsonl"
 
@@ -361,3 +362,33 @@ def test_web_snippets_lose_no_content_sentence():
         r = clean_text(text)
         assert r.text.strip(), text  # never dropped whole
         assert lost_sentences(text, _kept(r)) == [], text
+
+
+def test_spam_step_is_not_quadratic_in_the_text_length():
+    """2 MB of varied text (many repeated trigrams) took ~100 s when every candidate re-counted the whole text."""
+    import gzip
+    import time
+
+    src = Path(__file__).resolve().parents[2] / "shared" / "data" / "news_zh_20k.jsonl.gz"
+    parts, size = [], 0
+    if src.exists():
+        with gzip.open(src, "rt", encoding="utf-8") as f:
+            for line in f:
+                parts.append(json.loads(line)["text"])
+                size += len(parts[-1])
+                if size > 700_000:
+                    break
+    else:  # the seeds, varied by a counter so that trigrams repeat without the text being one repetition
+        base = " ".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(CORPUS_DIR.iterdir()))
+        parts = [f"{base}第{i}段" for i in range(700_000 // len(base) + 1)]
+    text = "\n\n".join(parts)
+    t = time.perf_counter()
+    out, n = remove_spam_tokens(text, {})
+    assert time.perf_counter() - t < 8 and n == 0 and out == text
+
+
+def test_spam_token_found_in_a_large_text():
+    text = ("\n".join("本市推进科技成果转化，促进产业升级，企业创新能力不断提升。" for _ in range(3000))
+            + "\n" + _inject("888彩票网"))
+    out, n = remove_spam_tokens(text, {})
+    assert "888彩票网" not in out and n == len("888彩票网") * text.count("888彩票网")
