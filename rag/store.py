@@ -14,7 +14,8 @@ Layout of an index folder:
 A write builds the next `gen-N` folder completely (files fsynced), then replaces `manifest.json`, then deletes older
 generations: a crash at any moment leaves a manifest that names a complete generation. The manifest records the format
 version, the embedding model id and dimension, the chunker settings, counts, times, and per document its content hash
-and chunk ids; an index built with another model or chunker refuses to mix and says how to rebuild.
+and chunk ids, and per file of the generation its size and BLAKE2b checksum (checked on every open, and by
+`rag index verify`); an index built with another model or chunker refuses to mix and says how to rebuild.
 """
 from __future__ import annotations
 
@@ -153,6 +154,29 @@ def _write_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def file_digest(path: Path) -> str:
+    """BLAKE2b (128-bit) of a file's bytes, read in 1 MB blocks (~1 GB/s: a check on every open stays cheap)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_files(gen_dir: Path, manifest: dict) -> None:
+    """Every file the manifest lists is there, with its size and (when recorded) its checksum; ValueError if not."""
+    sums = manifest.get("checksums") or {}
+    for name, size in (manifest.get("files") or {}).items():
+        p = gen_dir / name
+        if not p.is_file():
+            raise ValueError(f"{name} is missing")
+        if p.stat().st_size != size:
+            raise ValueError(f"{name} has {p.stat().st_size} bytes, the manifest says {size}")
+        if name in sums and file_digest(p) != sums[name]:
+            raise ValueError(f"{name} does not match its checksum in the manifest (its content changed after it was "
+                             f"written)")
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -256,12 +280,7 @@ class Index:
                 f"`--embedding-model {emb.get('setting') or emb['model_id']}` (RAG_EMBEDDING_MODEL), or {_rebuild_hint(folder)}")
         gen_dir = folder / str(manifest.get("folder", ""))
         try:
-            for name, size in (manifest.get("files") or {}).items():
-                p = gen_dir / name
-                if not p.is_file():
-                    raise ValueError(f"{name} is missing")
-                if p.stat().st_size != size:
-                    raise ValueError(f"{name} has {p.stat().st_size} bytes, the manifest says {size}")
+            check_files(gen_dir, manifest)
             chunks: list[Chunk] = []
             if manifest["counts"]["chunks"] or (gen_dir / "chunks.jsonl").exists():
                 with open(gen_dir / "chunks.jsonl", encoding="utf-8") as f:
@@ -523,9 +542,10 @@ class Index:
             vec_meta = self.vectors.save(gen_dir) if self.vectors is not None else {"kind": self.manifest["store"]["kind"]}
             _fsync_tree(gen_dir)
             files = {str(p.relative_to(gen_dir)): p.stat().st_size for p in sorted(gen_dir.rglob("*")) if p.is_file()}
+            checksums = {name: file_digest(gen_dir / name) for name in files}
             manifest = dict(self.manifest)
             manifest.update(
-                generation=gen, folder=gen_dir.name, files=files, updated=_now(), vectors=vec_meta,
+                generation=gen, folder=gen_dir.name, files=files, checksums=checksums, updated=_now(), vectors=vec_meta,
                 counts={"documents": len(self.documents), "chunks": len(self.chunks)},
                 removed_vids=self._removed_vids if manifest["store"]["kind"] == "milvus" else [],
             )

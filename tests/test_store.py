@@ -175,6 +175,43 @@ def test_corrupt_index_gives_a_clear_error(tmp_path, damage, capsys, monkeypatch
     assert code == 2 and err.startswith("rag: ") and "damaged" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("damage", ["digit_swap", "garble_vectors_4k", "garble_vids"])
+def test_same_size_damage_is_caught_by_the_checksums(tmp_path, damage, capsys, monkeypatch):
+    """Edits that keep every file's size (59 -> 95 in chunks.jsonl, 4 KB of noise in vectors.faiss or vids.npy)."""
+    index, s, _ = build(tmp_path, corpus(2))
+    gen = s.index_dir / index.manifest["folder"]
+    if damage == "digit_swap":
+        data = (gen / "chunks.jsonl").read_bytes()
+        i = data.index(b"7")  # some digit of a number in the article text
+        (gen / "chunks.jsonl").write_bytes(data[:i] + (b"9" if data[i:i + 1] != b"9" else b"5") + data[i + 1:])
+    else:
+        name = "vectors.faiss" if damage == "garble_vectors_4k" else "vids.npy"
+        data = bytearray((gen / name).read_bytes())
+        start = len(data) // 2 if damage == "garble_vectors_4k" else 128  # after the .npy header
+        n = min(4096, len(data) - start)
+        data[start:start + n] = os.urandom(n)
+        (gen / name).write_bytes(bytes(data))
+    with pytest.raises(IndexError_, match=r"damaged.*checksum.*--rebuild"):
+        Index.open(s.index_dir, s)
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-bigram")
+    for argv in (["index", "verify", "--index", str(s.index_dir)], ["index", "stats", "--index", str(s.index_dir)]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("rag: ") and "checksum" in err and "Traceback" not in err
+
+
+def test_index_verify_passes_on_a_sound_index(tmp_path, capsys, monkeypatch):
+    index, s, _ = build(tmp_path, corpus(2))
+    assert set(index.manifest["checksums"]) == set(index.manifest["files"])
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-bigram")
+    assert main(["index", "verify", "--index", str(s.index_dir)]) == 0
+    assert "checksums match" in capsys.readouterr().out
+
+
 def test_missing_index_message(tmp_path):
     s = settings_for(tmp_path)
     with pytest.raises(IndexError_, match="no index at .*rag ingest"):
