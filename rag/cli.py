@@ -260,6 +260,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     auth = parse_auth(args.auth)  # check --auth before the slow part
+    default_dir = Settings.from_env().index_dir
+    if args.index and not Index.exists(settings.index_dir) and Path(args.index).resolve() != default_dir.resolve():
+        # only the default index is built on first use; a mistyped --index is an error, as for `ask` and `stats`
+        Index.open(settings.index_dir, settings)
     if Index.exists(settings.index_dir):
         print(f"opening index {settings.index_dir}…", flush=True)
     else:

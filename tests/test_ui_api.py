@@ -99,3 +99,41 @@ def test_auth_guards_the_app_and_the_api(served) -> None:
         assert "59" in got["text"]
     finally:
         app.close()
+
+
+def test_running_server_sees_a_cli_remove_and_ingest(tmp_path) -> None:
+    """`rag remove` / `rag ingest` from another process while `rag serve` runs: the next answer uses the new index."""
+    import subprocess
+    import sys
+
+    from gradio_client import Client
+
+    from rag.assistant import Assistant
+    from rag.ingest import default_corpus
+    from ui.app import build_app, start
+
+    root = Path(__file__).resolve().parent.parent
+    settings = Settings.from_env(index_root=tmp_path, index_name="live")
+    assistant = Assistant.default(settings, progress=False)
+    xining = [d for d, m in assistant.index.documents.items() if "西宁" in (m.get("title") or "")]
+    assert len(xining) == 1
+    app = build_app(assistant, settings)
+    url = start(app, settings, host="127.0.0.1", port=_free_port(), block=False)
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    cli = [sys.executable, "-m", "rag.cli"]
+    try:
+        client = Client(url, verbose=False)
+        assert "59" in client.predict(QUESTION, "[]", api_name="/ask")["text"]
+        done = subprocess.run(cli + ["remove", xining[0], "--index", str(settings.index_dir)], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        gone = client.predict(QUESTION, "[]", api_name="/ask")
+        assert not gone["found"] and "59" not in gone["text"]
+        source = next(p for p in default_corpus() if p.name.startswith("002_"))
+        done = subprocess.run(cli + ["ingest", str(source), "--index", str(settings.index_dir)], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        back = client.predict(QUESTION, "[]", api_name="/ask")
+        assert back["found"] and "59" in back["text"]
+    finally:
+        app.close()
