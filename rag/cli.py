@@ -60,12 +60,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete documents (by id, see `rag index stats`) from every part of the index."""
-    from rag.store import Index
+    from rag.store import Index, writing
 
     settings = _settings(args)
-    index = Index.open(settings.index_dir, settings)
-    known = {d: (m.get("title") or "", len(m.get("chunk_ids") or [])) for d, m in index.documents.items()}
-    removed = index.remove(args.doc_ids)
+    if not Index.exists(settings.index_dir):
+        Index.open(settings.index_dir, settings)  # the usual "no index at …" error, without creating the folder
+    with writing(settings):  # waits for another writer instead of failing after the work
+        index = Index.open(settings.index_dir, settings)
+        known = {d: (m.get("title") or "", len(m.get("chunk_ids") or [])) for d, m in index.documents.items()}
+        removed = index.remove(args.doc_ids)
     for d in removed:
         print(f"removed {d}  ({known[d][1]} chunks)  {known[d][0]}")
     missing = [d for d in dict.fromkeys(args.doc_ids) if d not in known]
