@@ -55,7 +55,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(format_report(reports))
     if note:
         print(f"rag: note: {note}", file=sys.stderr)
-    return 0 if any(r.ok for r in reports) else 1
+    return ingest_exit_code(reports)
+
+
+EXIT_PARTIAL = 3  # some files could not be used, the others were ingested
+
+
+def ingest_exit_code(reports) -> int:
+    """0: every file was used; 3 (EXIT_PARTIAL): some failed (listed in the report), the rest went in; 1: none was
+    usable. (2 is any error with a message, e.g. a damaged index; 130 an interrupt.)"""
+    failed = sum(1 for r in reports if not r.ok)
+    if not reports or failed == len(reports):
+        return 1
+    return EXIT_PARTIAL if failed else 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -343,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="load, clean and chunk articles and add them to an index (per-file report)")
+    p = sub.add_parser("ingest", help="load, clean and chunk articles and add them to an index (per-file report)",
+                       epilog="exit status: 0 every file was ingested; 3 some files failed (see the report) and the "
+                       "others were ingested; 1 no file could be used; 2 an error (e.g. a damaged index)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files, folders (recursive) or globs; .txt .md .html .json .jsonl, optionally .gz; "
                    "default: the bundled corpus")
     _index_opt(p)

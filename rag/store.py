@@ -193,11 +193,43 @@ def _write_lock(folder: Path, wait: float = 0.0) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def writing(settings: Settings) -> contextlib.AbstractContextManager:
+@contextlib.contextmanager
+def writing(settings: Settings) -> Iterator[None]:
     """Hold the write lock of `settings.index_dir` for a whole write session (waiting up to
     settings.write_lock_timeout seconds for another writer): open the index inside it, so the work is never done
-    against a generation another process is about to replace."""
-    return _write_lock(Path(settings.index_dir), wait=float(settings.write_lock_timeout))
+    against a generation another process is about to replace. Leftovers of a killed writer (generation folders the
+    manifest does not name, `manifest.json.*.tmp`) are removed first."""
+    folder = Path(settings.index_dir)
+    with _write_lock(folder, wait=float(settings.write_lock_timeout)):
+        remove_stale(folder)
+        yield
+
+
+def _stale_paths(folder: Path) -> list[Path]:
+    """Generation folders the manifest does not name and `manifest.json.*.tmp` files (left by a killed writer).
+    Nothing when the manifest is unreadable (a damaged index is only ever replaced by a rebuild)."""
+    if not folder.is_dir():
+        return []
+    tmps = [p for p in folder.iterdir() if p.name.startswith(MANIFEST + ".") and p.name.endswith(".tmp")]
+    if not (folder / MANIFEST).exists():
+        return tmps
+    try:
+        current = str(_read_manifest(folder).get("folder") or "")
+    except IndexError_:
+        return tmps
+    return tmps + [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(GEN_PREFIX) and p.name != current]
+
+
+def remove_stale(folder: Path) -> list[str]:
+    """Delete what `_stale_paths` finds (call with the write lock held); returns the names removed."""
+    gone = []
+    for p in _stale_paths(folder):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p.name)
+    return gone
 
 
 def file_digest(path: Path) -> str:
@@ -221,10 +253,6 @@ def check_files(gen_dir: Path, manifest: dict) -> None:
         if name in sums and file_digest(p) != sums[name]:
             raise ValueError(f"{name} does not match its checksum in the manifest (its content changed after it was "
                              f"written)")
-
-
-def _folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 # ---------------------------------------------------------------- the index
@@ -414,7 +442,9 @@ class Index:
 
     def stats(self) -> dict[str, Any]:
         """documents, chunks, model, dim, store, size on disk, times, chunker, generation."""
-        size = _folder_size(self.folder) if self.folder.exists() else 0
+        stale = set(_stale_paths(self.folder))  # a killed writer's leftovers are not part of the index
+        size = sum(p.stat().st_size for p in self.folder.rglob("*")
+                   if p.is_file() and not any(s == p or s in p.parents for s in stale)) if self.folder.exists() else 0
         store = self.manifest["store"]
         out = {
             "index": str(self.folder),

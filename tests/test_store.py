@@ -451,3 +451,19 @@ def test_a_second_writer_waits_for_the_lock(tmp_path, capsys):
         release.set()
         t.join()
     assert emb.calls == 0
+
+
+def test_next_writer_removes_a_killed_writers_leftovers(tmp_path, monkeypatch, capsys):
+    index, s, _ = build(tmp_path, corpus(2))
+    size = index.stats()["size_bytes"]
+    stale = s.index_dir / "gen-999999"
+    stale.mkdir()
+    (stale / "chunks.jsonl").write_bytes(b"x" * 100_000)
+    (s.index_dir / "manifest.json.4242.tmp").write_bytes(b"{" * 5000)
+    assert Index.open(s.index_dir, s).stats()["size_bytes"] == size  # leftovers are not "size on disk"
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-bigram")
+    assert main(["remove", "no-such-doc", "--index", str(s.index_dir)]) == 1  # any writer run cleans up
+    assert not stale.exists() and not list(s.index_dir.glob("manifest.json.*.tmp"))
+    assert len(Index.open(s.index_dir, s).documents) == 2

@@ -73,6 +73,25 @@ def test_client_gets_clear_errors(served) -> None:
     assert str(err.value).strip()  # the library's message reaches the client
 
 
+def test_user_errors_log_one_line_not_a_traceback(served, capfd, caplog) -> None:
+    import logging
+
+    from gradio_client.exceptions import AppError
+
+    _, client, *_ = served
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="rag.ui"):
+        for bad in ("   ", "😀😀"):
+            with pytest.raises(AppError):
+                client.predict(bad, "[]", api_name="/ask")
+        with pytest.raises(AppError):
+            client.predict(QUESTION, "{not json", api_name="/ask")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err + out
+    lines = [r.getMessage() for r in caplog.records if r.name == "rag.ui"]
+    assert len(lines) == 3 and all(m.startswith("/ask: ") and "\n" not in m for m in lines)
+
+
 def test_api_lists_only_the_ask_endpoint(served) -> None:
     _, client, *_ = served
     info = client.view_api(print_info=False, return_format="dict")
