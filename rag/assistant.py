@@ -10,7 +10,10 @@
     print(a2.standalone_question)                  # 西宁对接会签约总资金是多少？
 
 One Assistant is safe to share between threads (a Gradio server): the model is loaded once; adding documents swaps the
-index under a lock while questions keep using the previous one.
+index under a lock while questions keep using the previous one. Retrieval and extractive reading only read the index,
+so questions run side by side; LLM drafts are serialised (one local model). Before each question the Assistant checks
+(one stat of manifest.json) whether another process (`rag ingest`, `rag remove`) committed a new generation of its
+index, and if so loads it and swaps it in atomically.
 """
 from __future__ import annotations
 
@@ -95,9 +98,10 @@ class Assistant:
             embedder = get_embedder(settings)
         self.embedder = _QueryCache(embedder)
         self.retriever = Retriever(index, self.embedder, settings)
-        self._lock = threading.RLock()  # serialises index mutation (add_paths)
+        self._lock = threading.RLock()  # serialises index mutation (add_paths) and reloads
         self._llm: Any = None
         self._doc_texts: tuple[Any, Any] | None = None  # (index, doc_id -> simplified text) for entity checks
+        self._manifest_stamp = self._stamp()
         # the English-to-Chinese dictionary (CC-CEDICT, ~0.3-2 s to load) is read in the background, not by the first
         # English question
         threading.Thread(target=_load_dictionary, name="rag-cedict", daemon=True).start()
@@ -161,20 +165,67 @@ class Assistant:
             if Index.exists(self.settings.index_dir):
                 index = Index.open(self.settings.index_dir, self.settings)
                 self.index, self.retriever = index, Retriever(index, self.embedder, self.settings)
+                self._manifest_stamp = self._stamp()
         return reports
+
+    def _manifest_path(self) -> Path | None:
+        folder = getattr(self.index, "folder", None)
+        return Path(folder) / "manifest.json" if folder is not None else None
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime_ns) of the index's manifest.json: changes whenever a writer commits a generation."""
+        path = self._manifest_path()
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+
+    def refresh(self) -> bool:
+        """Load the index again when another process committed a new generation of it since it was opened (one stat
+        when nothing changed). The new Index and Retriever replace the old ones together; questions already running
+        finish on the old one. Returns True when it reloaded."""
+        stamp = self._stamp()
+        if stamp is None or stamp == self._manifest_stamp:
+            return False
+        from rag.errors import IndexError_
+        from rag.retrieval import Retriever
+        from rag.store import Index
+
+        with self._lock:
+            stamp = self._stamp()
+            if stamp is None or stamp == self._manifest_stamp:
+                return False
+            current = self.index.manifest.get("generation") if hasattr(self.index, "manifest") else None
+            try:
+                index = Index.open(self.index.folder, self.settings)
+            except IndexError_ as e:  # a damaged new generation: keep answering from the one in memory, say why
+                import logging
+
+                logging.getLogger(__name__).warning("index changed on disk but cannot be loaded: %s", e)
+                self._manifest_stamp = stamp
+                return False
+            self._manifest_stamp = stamp
+            if index.manifest.get("generation") == current:
+                return False
+            self.index, self.retriever = index, Retriever(index, self.embedder, self.settings)
+            return True
 
     def stats(self) -> dict:
         """Documents, chunks, model and size of the index."""
+        self.refresh()
         return self.index.stats()
 
     def documents(self) -> list[dict]:
         """One dict per document: doc_id, title, date, source, path, ..."""
+        self.refresh()
         return [{"doc_id": d, **{k: v for k, v in meta.items() if k != "chunk_ids"}} for d, meta in self.index.documents.items()]
 
     # ------------------------------------------------------------ answering
 
     def _prepare(self, question: str, history: History, filters: Any, top_k: int | None) -> tuple[Question, list[Hit], float]:
         q = analyze(question, history, max_chars=self.settings.max_question_chars)
+        self.refresh()
         k = max(int(top_k or self.settings.top_k), int(self.settings.answer_passages))
         query = q.standalone if q.language == "en" else q.simplified
         t = time.perf_counter()

@@ -9,13 +9,15 @@ The steps are general mechanisms, not lists of strings from particular articles:
   rebuilt is dropped. Replacement characters and control characters are removed.
 - whitespace: line breaks, odd spaces, full-width letters/digits -> half-width (Chinese punctuation kept).
 - glosses: a romanization with tone marks or tone digits in brackets right after a Han character.
-- header: leading header fields (key: value lines, datelines, `正文：` prefixes, bullet-only lines) -> `fields`.
+- header: leading header fields (key: value lines, datelines, `正文：` prefixes, bullet-only lines) -> `fields`. Each
+  field takes only its own value (a date, a count, one token); the text after the fields on the same line stays.
 - widgets: share/print/font-size controls (【字体:大 中 小】【打印】...).
 - code: page code left in the text by scrapers: CSS rules (`.imgisgif{display:inline-block;…}`) and script calls with
   literal arguments (`showPlayer({id:"…",width:640});`). Only ASCII runs shaped like code go; prose never matches.
 - repeated_lead: lead labels (核心提示:/摘要:) and a sentence or line repeated right after itself.
 - boilerplate: the tail block of disclaimers, copyright notices, ads with phone numbers/WeChat/QR codes, navigation
-  lists, `原标题:` lines — found by markers, and only at the end of the article.
+  lists, `原标题:` lines — found by markers, and only at the end of the article. A real sentence (>= 12 Han characters
+  and no marker, see `content_sentences`) is never removed: a marker removes its own line, sentence or field only.
 - spam_tokens: a short token (>= 2 Han characters) that recurs >= 3 times in different contexts, whose bigrams occur
   nowhere else in the article, that is no dictionary word or number+unit, and whose occurrences sit where the text
   reads on without it: removing it re-forms a word across the gap (转|化), or -- for tokens mixing digits/Latin with
@@ -238,6 +240,8 @@ def _cjk_space(m: re.Match) -> str:
     b = text[m.end()] if m.end() < len(text) else ""
     if a in _CJK_PUNCT_SET or b in _CJK_PUNCT_SET or (a and b and (_is_han(a) or a in _CJK_PUNCT_SET)
                                                          and (_is_han(b) or b in _CJK_PUNCT_SET)):
+        if a not in _CJK_PUNCT_SET and _FIELD_TAIL.search(text, max(0, m.start() - 45), m.start()):
+            return " "  # the space that ends a field value (`编辑：王蜀周秦 作者：`) keeps the field apart from what follows
         return ""
     return m.group(0)
 
@@ -304,13 +308,14 @@ _KEYS = {
     "title": "标题|標題|题目|題目",
     "date": "发布日期|發布日期|發佈日期|发布时间|發布時間|發佈時間|发表时间|發表時間|更新时间|更新時間|日期|时间|時間",
     "source": "来源|來源|出处|出處|稿源|文章来源|文章來源",
-    "author": "作者|记者|記者|责任编辑|責任編輯|编辑|編輯|责编|責編",
+    "author": "作者|记者|記者|责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|摄影|攝影|通讯员|通訊員",
     "views": "浏览次数|瀏覽次數|阅读次数|閱讀次數|点击数|點擊數|点击量|點擊量|浏览|瀏覽|阅读|閱讀|点击|點擊",
     "body": "正文内容|正文內容|正文",
 }
 _KEY_OF = {k: name for name, alts in _KEYS.items() for k in alts.split("|")}
 _KEY_ALT = "|".join(sorted(_KEY_OF, key=len, reverse=True))
 _KEY_AT = re.compile(f"({_KEY_ALT})\\s*[:：]")
+_FIELD_TAIL = re.compile(f"(?:{_KEY_ALT}|原标题|原標題)\\s*[:：]\\s*[^\\s:：，。；！？]{{1,30}}$")
 _FIELD_START = re.compile(f"^[【\\[]?(?:{_KEY_ALT})\\s*[:：]")
 DATE_RX = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*[日号號]?")
 _TIME_RX = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
@@ -328,40 +333,80 @@ def _note(fields: dict, key: str, value: str) -> None:
         fields[key] = value
 
 
-def _fields_in(line: str) -> list[tuple[str, str]]:
-    """(field, value) pairs of a header line; each value runs to the next key (widgets such as 【打印】 dropped)."""
-    found = list(_KEY_AT.finditer(line))
-    pairs = []
-    for i, m in enumerate(found):
-        end = found[i + 1].start() if i + 1 < len(found) else len(line)
-        value = _WIDGET_BRACKET.sub("", line[m.end():end])
-        pairs.append((_KEY_OF[m.group(1)], value.strip()))
-    return pairs
+_FIELD_AT = re.compile(f"[【\\[]?\\s*({_KEY_ALT})\\s*[:：]\\s*")
+_DATE_VALUE = re.compile(DATE_RX.pattern + r"(?:\s*\d{1,2}:\d{2}(?::\d{2})?)?")
+_VIEWS_VALUE = re.compile(r"[\d,，]+(?:\s*(?:人次|次))?")
+_TOKEN_VALUE = re.compile(r"[^\s，。；;,！？!?【】\[\]]{1,30}")
+_FIELD_SEP = re.compile(r"[\s|/·丨]*")
+_BARE_MARKER = re.compile(r"(?:免责|免責|版权|版權|郑重|鄭重|特别|特別|法律)?(?:声明|聲明)(?=\s|$)")
+_CLAUSE_PUNCT = re.compile(r"[，。；！？,;!?]")
 
 
-def _header_line(s: str, fields: dict) -> bool:
-    """A `key: value` line (标题:/发布日期:/来源:/浏览次数:/正文内容:), or a dateline (`2024/11/2 22:31:36 來源:財新網
-    【打印】`): a date near the start and nothing but fields, a time and widgets after it. Found fields are noted."""
-    pairs = _fields_in(s)
-    if _FIELD_START.match(s) and len(s) <= 100:
-        if pairs[0][0] == "body" and len(pairs) == 1 and len(pairs[0][1]) > 30:
-            return False  # `正文：` followed by the article itself: a prefix, handled by the caller
-        if pairs[0][0] == "date" and not DATE_RX.search(s):
-            return False  # 时间：下午三点 ... is content
-    else:
+def _field_ends(s: str, i: int) -> bool:
+    """A field value may end at position i: end of line, whitespace, a bracket or separator, or the next field."""
+    return (i >= len(s) or s[i].isspace() or s[i - 1].isspace() or s[i] in "】]【[|丨/·" or s[i - 1] == "次"
+            or bool(_FIELD_AT.match(s, i)))
+
+
+def _header_line(s: str, fields: dict) -> str | None:
+    """Parse a header line field by field: `key: value` fields (标题/发布日期/来源/作者/浏览次数/正文内容...), a dateline
+    (`2024/11/2 22:31:36 來源:財新網 【打印】`), widgets and bare `版权声明` labels. Each field takes only its own value
+    (a date, a count, one token; a title the rest of its field), so text after the fields is never part of them.
+
+    Returns None when `s` is no header line, else the text left after the fields ('' when the line was all header).
+    Found fields are noted."""
+    pos = fields_seen = 0
+    if not _FIELD_START.match(s):
         m = DATE_RX.search(s)
-        if not m or m.start() > 12:
-            return False
-        rest = _KEY_AT.split(_TIME_RX.sub("", s[:m.start()] + s[m.end():]))[0]
-        rest = re.sub(_WIDGET_WORDS, "", re.sub(r"[【\[][^】\]]{0,12}[】\]]", "", rest))
-        if len(re.sub(r"[\s:：|/·,，\-]", "", rest)) > 12 or any(len(v) > 40 or "。" in v for _, v in pairs) \
-                or any(k == "body" and v for k, v in pairs):
-            return False  # a long value, or `正文：` followed by the article: a body line with a prefix
-        _note(fields, "date", m.group(0))
-    for key, value in pairs:
-        if key != "body":
+        if not m or m.start() > 12 or _CLAUSE_PUNCT.search(s, 0, m.start()):
+            return None
+        pos = m.start()  # a short prefix before a dateline goes with it
+    while True:
+        pos = _FIELD_SEP.match(s, pos).end()
+        if pos >= len(s):
+            break
+        m = _WIDGET_BRACKET.match(s, pos) or (_BARE_MARKER.match(s, pos) if fields_seen else None)
+        if m:
+            pos = m.end()
+            continue
+        m = _FIELD_AT.match(s, pos)
+        if m:
+            key, vpos = _KEY_OF[m.group(1)], m.end()
+            if key == "body":  # `正文：` - the rest is the article
+                pos, fields_seen = vpos, fields_seen + 1
+                break
+            if vpos >= len(s) or _FIELD_AT.match(s, vpos) or _WIDGET_BRACKET.match(s, vpos):
+                pos, fields_seen = vpos, fields_seen + 1  # an empty field
+                continue
+            if key == "title":
+                nxt = _KEY_AT.search(s, vpos)
+                end = nxt.start() if nxt else len(s)
+                value = _WIDGET_BRACKET.sub("", s[vpos:end])
+                if "。" in value or len(value) > 80:
+                    pos = m.start()
+                    break
+            else:
+                vm = {"date": _DATE_VALUE, "views": _VIEWS_VALUE}.get(key, _TOKEN_VALUE).match(s, vpos)
+                if not vm or not _field_ends(s, vm.end()):
+                    pos = m.start()  # `时间：下午三点，…` is content
+                    break
+                value, end = vm.group(0), vm.end()
+                if _DISCLAIMER_STRONG.search(value):
+                    value = ""  # `作者： 版权声明`: an empty field, then a label
+            if end < len(s) and s[end] in "】]":
+                end += 1
             _note(fields, key, value)
-    return True
+            pos, fields_seen = end, fields_seen + 1
+            continue
+        m = _DATE_VALUE.match(s, pos)
+        if m and _field_ends(s, m.end()):
+            _note(fields, "date", DATE_RX.match(s, pos).group(0))
+            pos, fields_seen = m.end(), fields_seen + 1
+            continue
+        break
+    if not fields_seen:
+        return None
+    return s[pos:].strip()
 
 
 def strip_header(text: str, fields: dict) -> tuple[str, int]:
@@ -377,9 +422,16 @@ def strip_header(text: str, fields: dict) -> tuple[str, int]:
         if not s:
             kept.append(line)
             continue
-        if _BULLET_ONLY.match(s) or _header_line(s, fields):
+        if _BULLET_ONLY.match(s):
             removed += len(line) + 1
             continue
+        left = _header_line(s, fields)
+        if left == "":
+            removed += len(line) + 1
+            continue
+        if left is not None:  # fields, then the article: only the fields go
+            removed += len(line) - len(left)
+            line = s = left
         # a body line: strip an inline `date ，正文：` / `【来源：…】` prefix, then stop
         prefix_len = 0
         pm = _BODY_PREFIX.match(s)
@@ -469,9 +521,13 @@ def dedupe_lead(text: str, fields: dict) -> tuple[str, int]:
         if prev is not None and len(s) >= 8 and s == prev:
             drop.append((spans[i - 1][1], b))  # the copy and the whitespace before it
         prev = s
-    for a, b in reversed(drop):
-        n += b - a
-        text = text[:a] + text[b:]
+    if drop:
+        parts, last = [], 0
+        for a, b in drop:
+            parts.append(text[last:a])
+            n += b - a
+            last = b
+        text = "".join(parts) + text[last:]
     return text, n
 
 
@@ -488,7 +544,7 @@ _DISCLAIMER_WEAK = re.compile(
     r"本网|本網|本站|本文|本平台|自媒体|自媒體|不保证|不保證|准确性|準確性|完整性|风险自担|風險自擔"
 )
 _PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|400[-\s]?\d{3,4}[-\s]?\d{3,4}|0\d{2,3}[-－]\d{7,8})(?!\d)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")  # ASCII: `母校@中国美术学院` is a mention
 _QR = re.compile(r"扫一扫|掃一掃|二维码|二維碼|长按|長按|公众号|公眾號|扫码|掃碼|识别图中|識別圖中")
 _CONTACT_FIELD = re.compile(r"(?:微信|手机|手機|电话|電話|热线|熱線|QQ|邮箱|郵箱|E-?mail|传真|傳真|联系人|聯繫人|聯系人)\s*(?:号)?\s*[:：/]", re.I)
 _CONTACT_WORD = re.compile(r"微信|手机|手機|电话|電話|热线|熱線|联系人|聯繫人|聯系人|客服|咨询|諮詢|加微")
@@ -506,8 +562,9 @@ _TAIL_FRAGMENT = re.compile(
     r"|更多精彩内容.{0,12}|更多精彩內容.{0,12}|返回搜狐.{0,12}|查看更多.{0,8}"
     r"|(?:来源|來源|作者|记者|記者|编辑|編輯|责编|責編|摄影|攝影|图|圖|文)\s*[:：])\s*$"  # ... or a dangling label
 )
-_ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?(.{1,80}?)》?\s*$")
-_ORIGINAL_TITLE_LINE = re.compile(r"^(?:原标题|原標題)\s*[:：](?:.{0,80}$\n?)?", re.M)  # a long line: only the label
+_ORIGINAL_TITLE = re.compile(r"^(?:原标题|原標題)\s*[:：]\s*《?([^\s。！？]{1,80}?)》?\s*$")
+# the label and its title (up to the first space or line end; a title holds no 。), never the text after it
+_ORIGINAL_TITLE_LINE = re.compile(r"^(?:原标题|原標題)\s*[:：][ \t]*(?:《[^》\n]{1,80}》|[^\s。！？]{1,80}(?=\s|$))?[ \t]*\n?", re.M)
 
 
 def _boilerplate_kind(s: str, fields: dict) -> str | None:
@@ -525,7 +582,8 @@ def _boilerplate_kind(s: str, fields: dict) -> str | None:
             or len(set(_CONTACT_WORD.findall(s))) >= 2:
         return "contact"
     core = s.lstrip("-–—*•·|>#· ")
-    if (len(core) <= 15 and _NAV_WORDS.search(core)) or (len(core) <= 40 and _NAV_STRONG.search(core)):
+    if (len(core) <= 15 and _NAV_WORDS.search(core) and core[-1] not in "。！？!?”") \
+            or (len(core) <= 40 and _NAV_STRONG.search(core)):
         return "nav"
     if _CREDIT.match(core):
         return "credit"
@@ -545,6 +603,14 @@ def _first_marker(s: str) -> int:
     first = min(starts)
     clause = max(s.rfind(sep, 0, first) for sep in "，,、；;：:")
     return clause + 1 if clause >= 0 and first - clause <= 6 else first
+
+
+def _has_content(s: str) -> bool:
+    """`s` holds a real sentence (>= 12 Han characters, no boilerplate marker): the boilerplate step must not remove
+    it whole."""
+    from rag.chunking import split_sentences
+
+    return any(is_content_sentence(s[a:b]) for a, b in split_sentences(s))
 
 
 _SHORT_LABEL = re.compile(r"^[-–—*•·|>#\s]*[^。！？!?；;，,]{1,8}$")
@@ -568,6 +634,9 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
             break
         line = text[start:pos]
         kind = _boilerplate_kind(line, fields)
+        if kind and kind != "blank" and _has_content(line):
+            cut = pos  # content and boilerplate on one line: go through it sentence by sentence below
+            break
         if kind and kind != "blank":
             cut = start
         elif not kind and not _SHORT_LABEL.match(line.strip()):
@@ -578,7 +647,7 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
     line = text[line_start:cut]
     spans = split_sentences(line)
     for a, b in reversed(spans):
-        if line_start + a < floor or not _boilerplate_kind(line[a:b], fields):
+        if line_start + a < floor or not _boilerplate_kind(line[a:b], fields) or _has_content(line[a:b]):
             break
         if b - a > _LONG_SENTENCE:  # text without sentence marks: content may run straight into boilerplate
             first = _first_marker(line[a:b])
@@ -593,7 +662,11 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
         cut = m.start()
     # an `原标题:` line anywhere is a duplicate title
     head = text[:cut]
-    head = _ORIGINAL_TITLE_LINE.sub("", head).rstrip()
+    def original(m: re.Match) -> str:
+        _note(fields, "original_title", re.sub(r"^(?:原标题|原標題)\s*[:：]", "", m.group(0)).strip(" 《》\n"))
+        return ""
+
+    head = _ORIGINAL_TITLE_LINE.sub(original, head).rstrip()
     return head, len(text) - len(head)
 
 
@@ -601,45 +674,78 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
 
 _WORDY = re.compile(f"[{HAN}A-Za-z0-9]")
 _MIXED = re.compile(f"[A-Za-z0-9][{HAN}]|[{HAN}][A-Za-z0-9]")
-_TRIGRAM_OK = re.compile(f"^[{HAN}A-Za-z0-9]{{3}}$")
 
 
 def _wordy(ch: str) -> bool:
     return bool(ch) and bool(_WORDY.match(ch))
 
 
-def _positions(text: str, sub: str) -> list[int]:
-    """Start offsets of the non-overlapping occurrences of `sub` in `text`."""
-    out, i = [], text.find(sub)
-    while i >= 0:
-        out.append(i)
-        i = text.find(sub, i + len(sub))
-    return out
+class _Grams:
+    """Bigram counts and trigram offsets of one text, from one numpy sort each: every count or occurrence list a spam
+    check needs is a binary search, never a scan of the text (cleaning stays O(n log n) in the text's length)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        a = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        self.codes = a
+        self.bigrams = np.sort((a[:-1] << 21) | a[1:]) if len(a) >= 2 else np.zeros(0, np.int64)
+        tri = (a[:-2] << 42) | (a[1:-1] << 21) | a[2:] if len(a) >= 3 else np.zeros(0, np.int64)
+        self.order = np.argsort(tri, kind="stable")
+        self.trigrams = tri[self.order]
+
+    @staticmethod
+    def _code(s: str) -> int:
+        code = 0
+        for ch in s:
+            code = (code << 21) | ord(ch)
+        return code
+
+    def count_bigram(self, bg: str) -> int:
+        c = self._code(bg)
+        return int(np.searchsorted(self.bigrams, c, "right") - np.searchsorted(self.bigrams, c, "left"))
+
+    def positions(self, sub: str) -> list[int]:
+        """Start offsets of the non-overlapping occurrences of `sub` (>= 3 characters) in the text."""
+        c = self._code(sub[:3])
+        lo, hi = np.searchsorted(self.trigrams, c, "left"), np.searchsorted(self.trigrams, c, "right")
+        out: list[int] = []
+        for p in sorted(self.order[lo:hi].tolist()):
+            if (not out or p >= out[-1] + len(sub)) and self.text.startswith(sub, p):
+                out.append(p)
+        return out
 
 
-def _repeated_trigrams(text: str) -> list[str]:
-    """Trigrams that occur at least 3 times (numpy: sort the packed code points; no per-character Python loop)."""
-    if len(text) < 9:
-        return []
-    a = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    tri = (a[:-2] << 42) | (a[1:-1] << 21) | a[2:]
-    s = np.sort(tri)
-    rep = np.unique(s[:-2][s[:-2] == s[2:]])
-    m = (1 << 21) - 1
-    return [chr(v >> 42) + chr((v >> 21) & m) + chr(v & m) for v in rep.tolist()]
+def _wordy_codes(a: np.ndarray) -> np.ndarray:
+    """Han, ASCII letter or digit, per code point (vectorised `_wordy`)."""
+    return (((a >= 0x4E00) & (a <= 0x9FFF)) | ((a >= 0x3400) & (a <= 0x4DBF)) | ((a >= 48) & (a <= 57))
+            | ((a >= 65) & (a <= 90)) | ((a >= 97) & (a <= 122)))
 
 
-def spam_candidates(text: str, max_len: int = 12) -> set[str]:
+def spam_candidates(text: str, max_len: int = 12, grams: _Grams | None = None) -> set[str]:
     """Maximal repeated strings (>= 3 chars, >= 3 times) of Han/Latin/digit characters whose bigrams occur only
-    inside them (the necessary condition for a spam token; cheap enough to run on every article)."""
+    inside them (the necessary condition for a spam token; cheap enough to run on every article). One sort of the
+    trigrams and bigrams, then vectorised filters: no per-candidate scan of the text."""
+    if len(text) < 9:
+        return set()
+    g = grams or _Grams(text)
+    s = g.trigrams
+    if not len(s):
+        return set()
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    counts = np.diff(np.r_[starts, len(s)])
+    keep = counts >= 3
+    starts, counts = starts[keep], counts[keep]
+    codes = s[starts]
+    first = g.order[starts]
+    w = _wordy_codes(g.codes)
+    keep = w[first] & w[first + 1] & w[first + 2]
+    mask42 = (1 << 42) - 1
+    for bg in (codes >> 21, codes & mask42):  # both bigrams occur exactly as often as the trigram
+        n_bg = np.searchsorted(g.bigrams, bg, "right") - np.searchsorted(g.bigrams, bg, "left")
+        keep &= n_bg == counts
     out: set[str] = set()
-    for gram in _repeated_trigrams(text):
-        if not _TRIGRAM_OK.match(gram):
-            continue
-        c = text.count(gram)
-        if c < 3 or text.count(gram[:2]) != c or text.count(gram[1:]) != c:
-            continue
-        pos = _positions(text, gram)
+    for i in np.flatnonzero(keep).tolist():
+        pos = sorted(g.order[starts[i]:starts[i] + counts[i]].tolist())
         a, b = 0, 3  # extend right, then left, while every occurrence agrees
         while b < max_len:
             nxt = {text[p + b] if p + b < len(text) else "" for p in pos}
@@ -700,7 +806,7 @@ def _noun_before(text: str, i: int) -> bool:
     return False
 
 
-def is_spam_token(text: str, token: str) -> bool:
+def is_spam_token(text: str, token: str, grams: _Grams | None = None) -> bool:
     """True when `token` recurs where it breaks the text apart.
 
     A candidate must occur >= 3 times, hold >= 2 Han characters, not be a dictionary word or a cut from a longer
@@ -712,13 +818,18 @@ def is_spam_token(text: str, token: str) -> bool:
     need half their occurrences as evidence (at most a third against); pure-Han tokens, which could be names or
     phrases, need 40% (and >= 3) occurrences that split a word (at most a quarter against).
     """
-    n = text.count(token)
-    if n < 3 or len(_HAN_RE.findall(token)) < 2 or _NUMBER_UNIT.search(token):
+    if len(token) < 3 or len(_HAN_RE.findall(token)) < 2 or _NUMBER_UNIT.search(token):
+        return False
+    grams = grams or _Grams(text)
+    positions = grams.positions(token)
+    n = len(positions)
+    if n < 3:
         return False
     for i in range(len(token) - 1):  # isolation: every bigram of the token only ever occurs inside the token
-        if text.count(token[i:i + 2]) != n * token.count(token[i:i + 2]):
+        bg = token[i:i + 2]
+        if grams.count_bigram(bg) != n * sum(token.startswith(bg, k) for k in range(len(token) - 1)):  # overlapping
             return False
-    occ = [(p, p + len(token)) for p in _positions(text, token)]
+    occ = [(p, p + len(token)) for p in positions]
     if len({text[max(0, a - 2):a] for a, _ in occ}) < 0.8 * n or len({text[b:b + 2] for _, b in occ}) < 0.8 * n:
         return False  # the same phrase repeated, not an injection
     mixed = bool(_MIXED.search(token))
@@ -753,10 +864,12 @@ def is_spam_token(text: str, token: str) -> bool:
 def remove_spam_tokens(text: str, fields: dict) -> tuple[str, int]:
     """Remove short tokens injected all through an article (e.g. a betting-site name wedged into sentences)."""
     n = 0
-    for token in sorted(spam_candidates(text), key=len, reverse=True):
-        if token in text and is_spam_token(text, token):
+    grams = _Grams(text)
+    for token in sorted(spam_candidates(text, grams=grams), key=len, reverse=True):
+        if grams.positions(token) and is_spam_token(text, token, grams):
             n += text.count(token) * len(token)
             text = text.replace(token, "")
+            grams = _Grams(text)  # rare (a spam token found): index the new text once
     return text, n
 
 
@@ -765,6 +878,7 @@ def remove_spam_tokens(text: str, fields: dict) -> tuple[str, int]:
 # rare characters written in place of common ones to dodge keyword filters (e.g. advertising-law words 最/第/国)
 VARIANTS: dict[str, str] = {"蕞": "最", "冣": "最", "㝡": "最", "苐": "第", "囯": "国"}
 _VARIANT_RX = re.compile("[" + "".join(VARIANTS) + "]")
+_VARIANT_TABLE = str.maketrans(VARIANTS)
 
 
 def _forms_word(text: str, i: int, ch: str) -> bool:
@@ -797,6 +911,116 @@ def restore_variants(text: str, fields: dict) -> tuple[str, int]:
     new = "".join(chars)
     return new, sum(1 for a, b in zip(text, new) if a != b)
 
+
+# ---------------------------------------------------------------- content-loss check
+
+CONTENT_MIN_HAN = 12  # a "real sentence" has at least this many Han characters (and no boilerplate marker)
+_WS_RUN = re.compile(r"\s+")
+_NON_HAN = re.compile(f"[^{HAN}]+")
+
+
+_URL = re.compile(r"https?://|www\.[\w-]+\.", re.I)
+_URL_END = re.compile(r"(?:https?://|www\.)[\w./?=&%#:~+-]*$", re.I)
+_SELF_REF = re.compile(r"本网|本網|本站|本文|本平台|本号|本號|自媒体|自媒體")
+_MARKER_PHRASE = re.compile(
+    r"版权归|版權歸|如有侵权|如有侵權|侵权请|侵權請|立场无关|立場無關|投资建议|投資建議|投资有风险|投資有風險|注明出处|註明出處|"
+    r"(?:联系|聯繫|聯系|通知)[^。]{0,8}(?:删除|刪除)|图库版权|版权纠纷|版權糾紛|[【\[](?:原标题|原標題)[】\]]|本文.{0,6}(?:首发|首發|转自|轉自|转载|轉載)|分享让更多人|分享讓更多人|点分享|點分享|点这里|點這裡|感谢您订阅|感謝您訂閱|欢迎订阅|歡迎訂閱|不做任何保证|不作任何保证")
+# a label opening a list of other articles' headlines (the list is the label's field, not article text)
+_LIST_LABEL = re.compile(r"(?:相关|相關|推荐|推薦|延伸|热门|熱門|往期|更多)(?:报道|報道|阅读|閱讀|新闻|新聞|文章|推荐|推薦|回顾|回顧)"
+                         r"|^热点|^熱點|^热点资讯|^熱點資訊")
+
+
+_CREDIT_WORD = re.compile(r"图源|圖源|图片来源|圖片來源|截图|截圖|图自|圖自|供图|供圖|摄影|攝影|通讯员|通訊員|通迅员|实习生|實習生|记者|記者|"
+                          r"编辑|編輯|编审|編審|审核|審核|制片人|监制|監製|采写|採寫|转自|轉自|内容来源|內容來源|来源|來源|官方微博|官微|"
+                          r"[丨｜|]")
+_ADDRESS = re.compile(r"地址\s*[:：]|赞和在看|點讚和在看|点个在看")
+
+
+def _credit_piece(s: str) -> bool:
+    """A short credit or caption (`扬子晚报/紫牛新闻记者`, `图源：…官方微博`, `编辑丨贺冰`): no sentence end, a credit word."""
+    return (len(s) <= 40 and s[-1:] not in "。！？!?”" and "，" not in s.lstrip("，,")
+            and bool(_CREDIT_WORD.search(s)))
+
+
+def has_boilerplate_marker(s: str) -> bool:
+    """`s` carries a marker of non-content: a header field (来源:/编辑:), a disclaimer or copyright notice, contact or
+    QR-code text, a navigation link, a credit line, a widget or an `原标题:` label. The same markers the header and
+    boilerplate steps act on; weak disclaimer words count only three at a time, contact words two at a time."""
+    s = s.strip()
+    return bool(
+        _KEY_AT.search(s) or _DISCLAIMER_STRONG.search(s) or _PHONE.search(s) or _EMAIL.search(s) or _QR.search(s)
+        or _CONTACT_FIELD.search(s) or _NAV_STRONG.search(s) or _CREDIT.match(s) or _ORIGINAL_TITLE.match(s)
+        or _WIDGET_BRACKET.search(s) or _URL.search(s) or _MARKER_PHRASE.search(s) or _LIST_LABEL.search(s)
+        or _ADDRESS.search(s) or _credit_piece(s)
+        or len(set(_DISCLAIMER_WEAK.findall(s))) >= 3
+        or (len(set(_DISCLAIMER_WEAK.findall(s))) >= 2 and _SELF_REF.search(s))
+        or len(set(_CONTACT_WORD.findall(s))) >= 2
+    )
+
+
+def _han_key(text: str) -> str:
+    """Han characters only, anti-filter variants folded: what a sentence must keep to count as kept."""
+    return _NON_HAN.sub("", text).translate(_VARIANT_TABLE)
+
+
+def content_sentences(text: str) -> list[str]:
+    """The real sentences of `text`: sentence (or whitespace-separated) pieces with >= CONTENT_MIN_HAN Han characters
+    and no boilerplate marker. Cleaning must never lose one of these."""
+    from rag.chunking import split_sentences
+
+    out: list[tuple[str, bool]] = []  # (piece, ends like a sentence)
+    in_list = False  # after a `相关报道` label: headline-shaped pieces (no 。 at the end) are the list's items
+    for a, b in split_sentences(text):
+        if _URL_END.search(text, a, b):
+            continue  # a link's anchor text (a headline before its URL), not article text
+        for piece in _WS_RUN.split(text[a:b]):
+            if not piece:
+                continue
+            ended = piece.endswith(("。", "”", "」", "；"))
+            if _LIST_LABEL.search(piece):
+                in_list = True
+                continue
+            if _NAV_STRONG.search(piece):  # `返回搜狐，查看更多`: the headline-shaped pieces right before it are its list
+                while out and not out[-1][1]:
+                    out.pop()
+                continue
+            if in_list and not ended:
+                continue
+            in_list = False
+            out.append((piece, ended))
+    return [p for p, _ in out if len(_HAN_RE.findall(p)) >= CONTENT_MIN_HAN and not has_boilerplate_marker(p)]
+
+
+def is_content_sentence(s: str) -> bool:
+    """A real sentence that cleaning must keep: >= CONTENT_MIN_HAN Han characters and no boilerplate marker."""
+    return len(_HAN_RE.findall(s)) >= CONTENT_MIN_HAN and not has_boilerplate_marker(s)
+
+
+def _survives(key: str, text_key: str, share: float = 0.9) -> bool:
+    """The Han key of a sentence is in `text_key`, exactly or with at most 10% of it changed in place (a spam token
+    or a repaired character inside the sentence)."""
+    if key in text_key:
+        return True
+    import difflib
+
+    n = len(key)
+    for anchor, back in ((key[:6], 0), (key[-6:], n - 6)):
+        i = text_key.find(anchor)
+        while i >= 0:
+            lo = max(0, i - back - n // 5)
+            window = text_key[lo:i - back + n + n // 5]
+            matched = sum(m.size for m in difflib.SequenceMatcher(None, key, window, autojunk=False).get_matching_blocks())
+            if matched >= share * n:
+                return True
+            i = text_key.find(anchor, i + 1)
+    return False
+
+
+def lost_sentences(before: str, after: str, sentences: list[str] | None = None) -> list[str]:
+    """Real sentences of `before` (or the given `sentences`) that `after` no longer holds."""
+    after_key = _han_key(after)
+    return [s for s in (content_sentences(before) if sentences is None else sentences)
+            if not _survives(_han_key(s), after_key)]
 
 # ---------------------------------------------------------------- the pipeline
 
@@ -835,6 +1059,6 @@ def clean_text(text: str, steps: list[tuple[str, Step]] | None = None) -> CleanR
     return CleanResult(text=text, removed=removed, fields=fields)
 
 
-__all__ = ["CleanResult", "STEPS", "VARIANTS", "clean_text", "dedupe_lead", "is_spam_token", "normalize_whitespace",
+__all__ = ["CleanResult", "content_sentences", "has_boilerplate_marker", "is_content_sentence", "lost_sentences", "STEPS", "VARIANTS", "clean_text", "dedupe_lead", "is_spam_token", "normalize_whitespace",
            "remove_code", "remove_glosses", "remove_spam_tokens", "remove_widgets", "repair_encoding", "restore_variants",
            "spam_candidates", "strip_header", "strip_tail"]

@@ -55,17 +55,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(format_report(reports))
     if note:
         print(f"rag: note: {note}", file=sys.stderr)
-    return 0 if any(r.ok for r in reports) else 1
+    return ingest_exit_code(reports)
+
+
+EXIT_PARTIAL = 3  # some files could not be used, the others were ingested
+
+
+def ingest_exit_code(reports) -> int:
+    """0: every file was used; 3 (EXIT_PARTIAL): some failed (listed in the report), the rest went in; 1: none was
+    usable. (2 is any error with a message, e.g. a damaged index; 130 an interrupt.)"""
+    failed = sum(1 for r in reports if not r.ok)
+    if not reports or failed == len(reports):
+        return 1
+    return EXIT_PARTIAL if failed else 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete documents (by id, see `rag index stats`) from every part of the index."""
-    from rag.store import Index
+    from rag.store import Index, writing
 
     settings = _settings(args)
-    index = Index.open(settings.index_dir, settings)
-    known = {d: (m.get("title") or "", len(m.get("chunk_ids") or [])) for d, m in index.documents.items()}
-    removed = index.remove(args.doc_ids)
+    if not Index.exists(settings.index_dir):
+        Index.open(settings.index_dir, settings)  # the usual "no index at …" error, without creating the folder
+    with writing(settings):  # waits for another writer instead of failing after the work
+        index = Index.open(settings.index_dir, settings)
+        known = {d: (m.get("title") or "", len(m.get("chunk_ids") or [])) for d, m in index.documents.items()}
+        removed = index.remove(args.doc_ids)
     for d in removed:
         print(f"removed {d}  ({known[d][1]} chunks)  {known[d][0]}")
     missing = [d for d in dict.fromkeys(args.doc_ids) if d not in known]
@@ -105,6 +120,23 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
             print(f"  {d['doc_id']}  {d['date'] or '----------'}  {d['chunks']:>4} chunks  {d['title'] or d['path']}")
         if len(docs) > 20:
             print(f"  … {len(docs) - 20} more (--json lists all)")
+    return 0
+
+
+def cmd_index_verify(args: argparse.Namespace) -> int:
+    """Check every file of the index's current generation against the sizes and checksums in its manifest."""
+    import time
+
+    from rag.store import Index
+
+    settings = _settings(args)
+    t = time.perf_counter()
+    index = Index.open(settings.index_dir, settings)  # opening verifies sizes and checksums (exit 2 when damaged)
+    files = index.manifest.get("files") or {}
+    sums = index.manifest.get("checksums") or {}
+    note = "" if len(sums) == len(files) else f" ({len(files) - len(sums)} file(s) of an older index have no checksum)"
+    print(f"ok: {settings.index_dir} generation {index.manifest.get('generation')}: {len(files)} files, "
+          f"{sum(files.values()):,} bytes, sizes and checksums match{note} [{time.perf_counter() - t:.2f} s]")
     return 0
 
 
@@ -244,6 +276,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     auth = parse_auth(args.auth)  # check --auth before the slow part
+    default_dir = Settings.from_env().index_dir
+    if args.index and not Index.exists(settings.index_dir) and Path(args.index).resolve() != default_dir.resolve():
+        # only the default index is built on first use; a mistyped --index is an error, as for `ask` and `stats`
+        Index.open(settings.index_dir, settings)
     if Index.exists(settings.index_dir):
         print(f"opening index {settings.index_dir}…", flush=True)
     else:
@@ -320,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="load, clean and chunk articles and add them to an index (per-file report)")
+    p = sub.add_parser("ingest", help="load, clean and chunk articles and add them to an index (per-file report)",
+                       epilog="exit status: 0 every file was ingested; 3 some files failed (see the report) and the "
+                       "others were ingested; 1 no file could be used; 2 an error (e.g. a damaged index)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files, folders (recursive) or globs; .txt .md .html .json .jsonl, optionally .gz; "
                    "default: the bundled corpus")
     _index_opt(p)
@@ -339,12 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     _index_opt(p)
     p.set_defaults(func=cmd_remove)
 
-    p = sub.add_parser("index", help="inspect an index (stats)")
+    p = sub.add_parser("index", help="inspect an index (stats, verify)")
     isub = p.add_subparsers(dest="index_command", metavar="ACTION")
     q = isub.add_parser("stats", help="documents, chunks, model and size on disk")
     _index_opt(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_index_stats)
+    q = isub.add_parser("verify", help="check every index file against the sizes and checksums in its manifest")
+    _index_opt(q)
+    q.set_defaults(func=cmd_index_verify)
 
     p = sub.add_parser("models", help="provision the bundled offline models")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")

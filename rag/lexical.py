@@ -253,7 +253,19 @@ class LexicalIndex:
         drop = set(int(r) for r in rows)
         if drop:
             self._rows = [r for i, r in enumerate(self._rows) if i not in drop]
+            self._compact_vocab()
             self._stale = True
+
+    def _compact_vocab(self) -> None:
+        """Drop the words no remaining row uses (a removed document's terms leave the vocabulary) and renumber."""
+        used = np.unique(np.concatenate(self._rows)) if self._rows else np.zeros(0, np.int32)
+        if len(used) == len(self.vocab):
+            return
+        remap = np.full(len(self.vocab), -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        self._rows = [remap[r] for r in self._rows]
+        words = sorted(self.vocab, key=self.vocab.__getitem__)
+        self.vocab = {words[i]: j for j, i in enumerate(used.tolist())}
 
     def _rebuild(self) -> None:
         """Recompute the BM25 (Lucene) matrix from the rows' token ids, vectorised with numpy.

@@ -1,5 +1,5 @@
 """Loading articles from disk: files, folders (recursive) and globs of .txt .md .html/.htm .json .jsonl, each optionally
-gzipped. Encodings are detected (UTF-8 with/without BOM, UTF-16/32 with BOM, GB18030/GBK, Big5, ...) with charset-normalizer;
+gzipped. Encodings are detected (UTF-8 with/without BOM, UTF-16/32 with BOM, UTF-16 without BOM, GB18030/GBK, Big5, ...) with charset-normalizer;
 HTML main text is extracted with trafilatura. A file that cannot be read becomes a `LoadFailure` with the reason.
 """
 from __future__ import annotations
@@ -91,6 +91,9 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                 raise InputError(f"starts with a {enc.upper()} byte-order mark but does not decode as {enc}: {e.reason}")
             return text.lstrip("\ufeff"), enc.replace("-sig", "")
     if b"\x00" in data[:65536]:
+        utf16 = _utf16_without_bom(data)
+        if utf16 is not None:
+            return utf16
         raise InputError("binary file (contains NUL bytes), not text")
     try:
         return data.decode("utf-8"), "utf-8"
@@ -119,7 +122,42 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             return text, enc
     elif guess and any(enc == guess for _, _, enc, _ in scored):  # no Han at all (e.g. Latin-1 text)
         return next((text, enc) for _, _, enc, text in scored if enc == guess)
-    raise InputError("unknown encoding: not UTF-8, UTF-16 (with BOM), GB18030/GBK or Big5 (is it a binary file?)")
+    utf16 = _utf16_without_bom(data, need_nul=False)  # all-Chinese UTF-16 has no NUL bytes to give it away
+    if utf16 is not None:
+        return utf16
+    raise InputError("unknown encoding: not UTF-8, UTF-16, GB18030/GBK or Big5 (is it a binary file?)")
+
+
+def _utf16_without_bom(data: bytes, need_nul: bool = True) -> tuple[str, str] | None:
+    """(text, "utf-16-le"/"utf-16-be") for UTF-16 written without a byte-order mark, told by where its NUL bytes sit
+    (the high byte of ASCII characters: odd offsets for little-endian) or, without NULs, by decoding to common Chinese
+    characters; None when it is not UTF-16. Raises InputError when it looks like UTF-16 but does not decode."""
+    sample = data[:65536]
+    odd, even = sample[1::2].count(0), sample[0::2].count(0)
+    if need_nul:
+        enough = max(2, len(sample) // 200)  # ASCII (a newline, a digit) at least every ~100 characters
+        if odd >= enough and not even:
+            encs = ["utf-16-le"]
+        elif even >= enough and not odd:
+            encs = ["utf-16-be"]
+        else:
+            return None
+    else:
+        encs = ["utf-16-le", "utf-16-be"]
+    for enc in encs:
+        body = data[: len(data) - len(data) % 2]
+        try:
+            text = body.decode(enc)
+        except UnicodeDecodeError as e:
+            if need_nul:
+                raise InputError(f"looks like UTF-16 without a byte-order mark ({enc}) but does not decode: {e.reason}")
+            continue
+        if not _plausible(text):
+            continue
+        score = _commonness(text)
+        if (need_nul and (score is None or score >= 0.5)) or (score is not None and score >= 0.8):
+            return text, enc
+    return None
 
 
 def _try_decode(data: bytes, enc: str) -> str | None:

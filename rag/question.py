@@ -129,17 +129,23 @@ def pos_tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
 def normalize(text: str, max_chars: int = MAX_QUESTION_CHARS) -> tuple[str, list[str]]:
     """Width-fold, trim and cap a question. Raises InputError for an empty question; a very long one is cut with a note."""
     if text is None:
         raise InputError("The question is empty: type a question about the articles, e.g. 西宁对接会签了多少个项目？")
     if not isinstance(text, str):
         raise InputError(f"The question must be text, not {type(text).__name__}.")
-    t = fold_width(text).replace("\x00", " ")
-    t = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in t)
+    t = _ANSI.sub("", fold_width(text))  # terminal colour codes (\x1b[31m) pasted with a question
+    t = "".join(ch if ch.isprintable() else " " if ch in "\n\t\r" else "" for ch in t)  # other controls go
     t = re.sub(r"\s+", " ", t).strip()
-    if not re.search(r"[\w\u3400-\u9fff]", t):
+    if not t:
         raise InputError("The question is empty: type a question about the articles, e.g. 西宁对接会签了多少个项目？")
+    if not re.search(r"[\w\u3400-\u9fff]", t):
+        raise InputError("The question has no words to search for (only punctuation, symbols or emoji): ask about "
+                         "the articles in words, e.g. 西宁对接会签了多少个项目？")
     notes = []
     if len(t) > max_chars:
         notes.append(f"The question was {len(t):,} characters long; only its first {max_chars} characters were used.")

@@ -60,7 +60,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 20
-    concurrency_limit: int = 2
+    write_lock_timeout: int = 600  # seconds a second writer (ingest/remove) waits for the first one to finish
+    concurrency_limit: int = 16  # questions answered side by side (retrieval/extractive are read-only; LLM drafts queue)
 
     @property
     def index_dir(self) -> Path:

@@ -14,7 +14,8 @@ Layout of an index folder:
 A write builds the next `gen-N` folder completely (files fsynced), then replaces `manifest.json`, then deletes older
 generations: a crash at any moment leaves a manifest that names a complete generation. The manifest records the format
 version, the embedding model id and dimension, the chunker settings, counts, times, and per document its content hash
-and chunk ids; an index built with another model or chunker refuses to mix and says how to rebuild.
+and chunk ids, and per file of the generation its size and BLAKE2b checksum (checked on every open, and by
+`rag index verify`); an index built with another model or chunker refuses to mix and says how to rebuild.
 """
 from __future__ import annotations
 
@@ -138,23 +139,120 @@ def _read_manifest(folder: Path) -> dict:
     return manifest
 
 
+_HELD: dict[str, int] = {}  # (thread, index folder) pairs holding the write lock (re-entrant: a session, then save())
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
-def _write_lock(folder: Path) -> Iterator[None]:
-    """One writer at a time per index folder (readers never lock: they read whole generations)."""
+def _write_lock(folder: Path, wait: float = 0.0) -> Iterator[None]:
+    """One writer at a time per index folder (readers never lock: they read whole generations). Re-entrant within a
+    process. With `wait` > 0 a second writer waits up to that many seconds for the first one (saying so once on
+    stderr) instead of failing at once."""
+    import sys
+    import time
+
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "a+") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RagError(f"another process is writing the index at {folder}; try again when it has finished") from None
+    key = f"{threading.get_ident()}:{folder.resolve()}"  # re-entrant for this thread; other threads wait like processes
+    with _HELD_GUARD:
+        if _HELD.get(key):
+            _HELD[key] += 1
+            held = True
+        else:
+            held = False
+    if held:
         try:
             yield
         finally:
+            with _HELD_GUARD:
+                _HELD[key] -= 1
+        return
+    with open(folder / LOCK_FILE, "a+") as f:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    more = f" for {wait:.0f} s" if wait else ""
+                    raise RagError(f"another process is writing the index at {folder}{more}; try again when it has "
+                                   f"finished (RAG_WRITE_LOCK_TIMEOUT sets how long to wait)") from None
+                if not told:
+                    print(f"rag: another process is writing the index at {folder}; waiting up to {wait:.0f} s for it "
+                          f"to finish…", file=sys.stderr, flush=True)
+                    told = True
+                time.sleep(0.2)
+        with _HELD_GUARD:
+            _HELD[key] = 1
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(key, None)
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+@contextlib.contextmanager
+def writing(settings: Settings) -> Iterator[None]:
+    """Hold the write lock of `settings.index_dir` for a whole write session (waiting up to
+    settings.write_lock_timeout seconds for another writer): open the index inside it, so the work is never done
+    against a generation another process is about to replace. Leftovers of a killed writer (generation folders the
+    manifest does not name, `manifest.json.*.tmp`) are removed first."""
+    folder = Path(settings.index_dir)
+    with _write_lock(folder, wait=float(settings.write_lock_timeout)):
+        remove_stale(folder)
+        yield
+
+
+def _stale_paths(folder: Path) -> list[Path]:
+    """Generation folders the manifest does not name and `manifest.json.*.tmp` files (left by a killed writer).
+    Nothing when the manifest is unreadable (a damaged index is only ever replaced by a rebuild)."""
+    if not folder.is_dir():
+        return []
+    tmps = [p for p in folder.iterdir() if p.name.startswith(MANIFEST + ".") and p.name.endswith(".tmp")]
+    if not (folder / MANIFEST).exists():
+        return tmps
+    try:
+        current = str(_read_manifest(folder).get("folder") or "")
+    except IndexError_:
+        return tmps
+    return tmps + [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(GEN_PREFIX) and p.name != current]
+
+
+def remove_stale(folder: Path) -> list[str]:
+    """Delete what `_stale_paths` finds (call with the write lock held); returns the names removed."""
+    gone = []
+    for p in _stale_paths(folder):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p.name)
+    return gone
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b (128-bit) of a file's bytes, read in 1 MB blocks (~1 GB/s: a check on every open stays cheap)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_files(gen_dir: Path, manifest: dict) -> None:
+    """Every file the manifest lists is there, with its size and (when recorded) its checksum; ValueError if not."""
+    sums = manifest.get("checksums") or {}
+    for name, size in (manifest.get("files") or {}).items():
+        p = gen_dir / name
+        if not p.is_file():
+            raise ValueError(f"{name} is missing")
+        if p.stat().st_size != size:
+            raise ValueError(f"{name} has {p.stat().st_size} bytes, the manifest says {size}")
+        if name in sums and file_digest(p) != sums[name]:
+            raise ValueError(f"{name} does not match its checksum in the manifest (its content changed after it was "
+                             f"written)")
 
 
 # ---------------------------------------------------------------- the index
@@ -256,12 +354,7 @@ class Index:
                 f"`--embedding-model {emb.get('setting') or emb['model_id']}` (RAG_EMBEDDING_MODEL), or {_rebuild_hint(folder)}")
         gen_dir = folder / str(manifest.get("folder", ""))
         try:
-            for name, size in (manifest.get("files") or {}).items():
-                p = gen_dir / name
-                if not p.is_file():
-                    raise ValueError(f"{name} is missing")
-                if p.stat().st_size != size:
-                    raise ValueError(f"{name} has {p.stat().st_size} bytes, the manifest says {size}")
+            check_files(gen_dir, manifest)
             chunks: list[Chunk] = []
             if manifest["counts"]["chunks"] or (gen_dir / "chunks.jsonl").exists():
                 with open(gen_dir / "chunks.jsonl", encoding="utf-8") as f:
@@ -349,7 +442,9 @@ class Index:
 
     def stats(self) -> dict[str, Any]:
         """documents, chunks, model, dim, store, size on disk, times, chunker, generation."""
-        size = _folder_size(self.folder) if self.folder.exists() else 0
+        stale = set(_stale_paths(self.folder))  # a killed writer's leftovers are not part of the index
+        size = sum(p.stat().st_size for p in self.folder.rglob("*")
+                   if p.is_file() and not any(s == p or s in p.parents for s in stale)) if self.folder.exists() else 0
         store = self.manifest["store"]
         out = {
             "index": str(self.folder),
@@ -523,9 +618,10 @@ class Index:
             vec_meta = self.vectors.save(gen_dir) if self.vectors is not None else {"kind": self.manifest["store"]["kind"]}
             _fsync_tree(gen_dir)
             files = {str(p.relative_to(gen_dir)): p.stat().st_size for p in sorted(gen_dir.rglob("*")) if p.is_file()}
+            checksums = {name: file_digest(gen_dir / name) for name in files}
             manifest = dict(self.manifest)
             manifest.update(
-                generation=gen, folder=gen_dir.name, files=files, updated=_now(), vectors=vec_meta,
+                generation=gen, folder=gen_dir.name, files=files, checksums=checksums, updated=_now(), vectors=vec_meta,
                 counts={"documents": len(self.documents), "chunks": len(self.chunks)},
                 removed_vids=self._removed_vids if manifest["store"]["kind"] == "milvus" else [],
             )
@@ -579,6 +675,67 @@ def _human(n: int) -> str:
 
 # ---------------------------------------------------------------- ingest into an index
 
+CHECKPOINT_DIR = "embed-checkpoint"
+CHECKPOINT_CHUNKS = 1000  # a long ingest keeps its embedded vectors on disk this often (~2 min of embedding on 2 cores)
+
+
+class CheckpointEmbedder:
+    """Wraps an embedder so that passage vectors are appended to `<index>/embed-checkpoint/` every CHECKPOINT_CHUNKS
+    texts: an ingest killed mid-way (SIGKILL, power loss) re-embeds nothing it had already embedded when run again.
+    Vectors are keyed by a hash of the model id and the passage text; `clear()` drops them once a generation holding
+    them is saved."""
+
+    def __init__(self, embedder, folder: Path) -> None:
+        self._e = embedder
+        self.folder = Path(folder) / CHECKPOINT_DIR
+        self.model_id = embedder.model_id
+        self.dim = embedder.dim
+        self._vecs: dict[str, np.ndarray] = {}
+        self._load()
+
+    def __getattr__(self, name: str):
+        return getattr(self._e, name)
+
+    def _key(self, text: str) -> str:
+        return hashlib.blake2b(f"{self.model_id}\x00{text}".encode("utf-8"), digest_size=16).hexdigest()
+
+    def _load(self) -> None:
+        for p in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+            try:
+                with np.load(p) as z:
+                    keys, vecs = z["keys"], z["vecs"]
+                if vecs.ndim == 2 and vecs.shape[1] == int(self.dim) and len(keys) == len(vecs):
+                    self._vecs.update(zip(keys.tolist(), vecs))
+            except (OSError, ValueError, KeyError, EOFError):
+                p.unlink(missing_ok=True)  # a batch cut short by the kill: embedded again
+
+    def __len__(self) -> int:
+        return len(self._vecs)
+
+    def encode_passages(self, texts, progress: bool = False) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        first = {}
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        missing = [i for k, i in first.items() if k not in self._vecs]  # each text not embedded yet, once
+        for lo in range(0, len(missing), CHECKPOINT_CHUNKS):
+            part = missing[lo:lo + CHECKPOINT_CHUNKS]
+            vecs = np.asarray(self._e.encode_passages([texts[i] for i in part], progress=progress), dtype=np.float32)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            name = f"{len(list(self.folder.glob('*.npz'))):06d}-{uuid.uuid4().hex[:8]}"
+            tmp = self.folder / f"{name}.tmp.npz"
+            np.savez(tmp, keys=np.array([keys[i] for i in part]), vecs=vecs)
+            os.replace(tmp, self.folder / f"{name}.npz")
+            self._vecs.update(zip((keys[i] for i in part), vecs))
+        if not texts:
+            return np.zeros((0, int(self.dim)), np.float32)
+        return np.stack([self._vecs[k] for k in keys]).astype(np.float32)
+
+    def clear(self) -> None:
+        """Forget the checkpoint (its vectors are in a saved generation now)."""
+        self._vecs.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 def open_or_create(settings: Settings, rebuild: bool = False) -> Index:
     """The index at `settings.index_dir`: opened if it exists (unless `rebuild`), else a new empty one."""
@@ -592,10 +749,18 @@ def ingest_into_index(paths: list[str | Path], settings: Settings, progress: boo
                       rebuild: bool = False, embedder=None) -> list[IngestReport]:
     """Load, clean and chunk `paths` (streaming, via rag.ingest.iter_ingest) into the index at `settings.index_dir`.
 
-    Chunks are embedded in batches of ~2048; the index is saved every ~8192 new chunks and at the end (also when
-    interrupted with Ctrl-C: what was embedded is kept). `limit` stops after that many articles. Each report's status becomes added/updated/unchanged.
+    Holds the index's write lock for the whole run (a second writer waits, see `writing`). Chunks are embedded in
+    batches of ~2048, checkpointed to disk every ~1000 (CheckpointEmbedder: a killed run resumes without re-embedding);
+    the index is saved every ~8192 new chunks and at the end (also when interrupted with Ctrl-C: what was embedded is
+    kept). `limit` stops after that many articles. Each report's status becomes added/updated/unchanged.
     `rebuild` starts a fresh index that replaces the old one when saved.
     """
+    with writing(settings):  # a second writer waits here, before doing any work
+        return _ingest_locked(paths, settings, progress, limit, rebuild, embedder)
+
+
+def _ingest_locked(paths, settings: Settings, progress: bool, limit: int | None, rebuild: bool,
+                   embedder) -> list[IngestReport]:
     from rag.ingest import iter_ingest
 
     index = open_or_create(settings, rebuild=rebuild)
@@ -603,6 +768,7 @@ def ingest_into_index(paths: list[str | Path], settings: Settings, progress: boo
         from rag.embedding import get_embedder
 
         embedder = get_embedder(settings)
+    embedder = CheckpointEmbedder(embedder, settings.index_dir)
     reports: list[IngestReport] = []
     pending: list[tuple[Document, list[Chunk], IngestReport]] = []
     since_commit = 0
@@ -619,8 +785,10 @@ def ingest_into_index(paths: list[str | Path], settings: Settings, progress: boo
         pending.clear()
         if since_commit >= COMMIT_EVERY_CHUNKS:
             index.save()
+            embedder.clear()
             since_commit = 0
 
+    finished = False
     try:
         for doc, chunks, report in iter_ingest(paths, settings, progress=progress, limit=limit):
             reports.append(report)
@@ -630,11 +798,14 @@ def ingest_into_index(paths: list[str | Path], settings: Settings, progress: boo
             if sum(len(cs) for _, cs, _ in pending) >= INGEST_BATCH_CHUNKS:
                 flush()
         flush()
+        finished = True
     finally:
         # normal end, error or Ctrl-C: keep everything already embedded
         pending.clear()
         if index._consistent and (index.changed or (rebuild and reports)):
             index.save()
+        if finished:
+            embedder.clear()  # everything embedded is in the saved index; an interrupted run keeps its checkpoint
         index.close()
     return reports
 

@@ -123,3 +123,20 @@ def test_pinyin_names_and_conventional_romanizations():
     assert pinyin_names("Did Wen Jiabao meet Zhang Xiaorong?") == ["wen", "jiabao", "zhang", "xiaorong"]
     assert name_coverage(["xian"], "西安高新区") == 1.0 and name_coverage(["xian"], "先进制造业") == 0.0
     assert "py:shanxi" in tokenize_query("Shaanxi Sirui")
+
+
+def test_a_removed_rows_terms_leave_the_vocabulary(tmp_path):
+    texts = ["西宁对接会签署合作协议", "南阳站签约科技项目", "青海高原牦牛乳业发展"]
+    idx = LexicalIndex().build(texts)
+    assert "牦牛" in idx.vocab
+    idx.remove([2])
+    assert "牦牛" not in idx.vocab and set(idx.vocab) == set(LexicalIndex().build(texts[:2]).vocab)
+    fresh = LexicalIndex().build(texts[:2])
+    for q in ("西宁签署协议", "牦牛乳业", "南阳科技"):
+        a, ua = idx.scores(q)
+        b, ub = fresh.scores(q)
+        assert np.allclose(a, b) and ua == pytest.approx(ub)
+    idx.save(tmp_path / "lex")
+    assert "牦牛" not in LexicalIndex.load(tmp_path / "lex").vocab
+    idx.add(["牦牛回来了"])  # ids stay consistent after compaction
+    assert idx.search("牦牛", 3)[0][0] == 2

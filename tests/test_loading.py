@@ -181,3 +181,22 @@ def test_folders_globs_and_missing_paths(tmp_path):
     assert isinstance(items[0], LoadFailure) and "no such file" in items[0].reason
     assert isinstance(items[1], LoadFailure) and "no file matches" in items[1].reason
     assert isinstance(items[2], RawDocument) and items[2].text == "甲文章。"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_detected(tmp_path, encoding):
+    text = "西宁首届科技成果转移转化对接会闭幕，共签署59个项目合作协议。\nThe 2nd line has ASCII.\n"
+    p = tmp_path / "no_bom.txt"
+    p.write_bytes(text.encode(encoding))  # no byte-order mark
+    docs = [d for d in iter_load([p]) if isinstance(d, RawDocument)]
+    assert len(docs) == 1 and docs[0].text.startswith("西宁首届") and docs[0].encoding == encoding
+    jl = tmp_path / "no_bom.jsonl"
+    jl.write_bytes((json.dumps({"title": "对接会", "text": text}, ensure_ascii=False) + "\n").encode(encoding))
+    rows = [d for d in iter_load([jl]) if isinstance(d, RawDocument)]
+    assert len(rows) == 1 and "59个项目" in rows[0].text
+
+
+def test_broken_utf16_without_bom_says_so():
+    data = "西宁对接会 ok\n".encode("utf-16-le") + b"\x01\xd8A\x00"  # an unpaired surrogate
+    with pytest.raises(InputError, match="UTF-16 without a byte-order mark"):
+        decode_bytes(data)

@@ -46,7 +46,7 @@ def test_language_and_script():
 
 
 def test_normalize_empty_and_long():
-    for bad in ("", "   ", "？？", "\n\t"):
+    for bad in ("", "   ", "\n\t", "\x1b[0m"):
         with pytest.raises(InputError, match="empty"):
             normalize(bad)
     text, notes = normalize("西宁" * 5000)  # 10,000 characters
@@ -126,3 +126,16 @@ def test_cedict_surnames():
 
     names = cedict().surnames
     assert {"何", "杨", "王", "欧阳"} <= names and "表示" not in names
+
+
+def test_control_characters_are_stripped_before_matching():
+    text, _ = normalize("\x1b[31m西宁对接会签了多少个项目？\x1b[0m")
+    assert text == "西宁对接会签了多少个项目？"
+    assert normalize("西宁\x07对接会\x1b]0;title\x07签了多少个项目？")[0] == "西宁对接会签了多少个项目？"
+    assert analyze("\x1b[1m西宁对接会签了多少个项目？").terms == analyze("西宁对接会签了多少个项目？").terms
+
+
+@pytest.mark.parametrize("bad", ["？？", "😀😀😀", "!!!…", "👍 ❤️"])
+def test_punctuation_or_emoji_only_question_has_no_words(bad):
+    with pytest.raises(InputError, match="no words to search for"):
+        normalize(bad)

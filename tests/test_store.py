@@ -175,6 +175,43 @@ def test_corrupt_index_gives_a_clear_error(tmp_path, damage, capsys, monkeypatch
     assert code == 2 and err.startswith("rag: ") and "damaged" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("damage", ["digit_swap", "garble_vectors_4k", "garble_vids"])
+def test_same_size_damage_is_caught_by_the_checksums(tmp_path, damage, capsys, monkeypatch):
+    """Edits that keep every file's size (59 -> 95 in chunks.jsonl, 4 KB of noise in vectors.faiss or vids.npy)."""
+    index, s, _ = build(tmp_path, corpus(2))
+    gen = s.index_dir / index.manifest["folder"]
+    if damage == "digit_swap":
+        data = (gen / "chunks.jsonl").read_bytes()
+        i = data.index(b"7")  # some digit of a number in the article text
+        (gen / "chunks.jsonl").write_bytes(data[:i] + (b"9" if data[i:i + 1] != b"9" else b"5") + data[i + 1:])
+    else:
+        name = "vectors.faiss" if damage == "garble_vectors_4k" else "vids.npy"
+        data = bytearray((gen / name).read_bytes())
+        start = len(data) // 2 if damage == "garble_vectors_4k" else 128  # after the .npy header
+        n = min(4096, len(data) - start)
+        data[start:start + n] = os.urandom(n)
+        (gen / name).write_bytes(bytes(data))
+    with pytest.raises(IndexError_, match=r"damaged.*checksum.*--rebuild"):
+        Index.open(s.index_dir, s)
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-bigram")
+    for argv in (["index", "verify", "--index", str(s.index_dir)], ["index", "stats", "--index", str(s.index_dir)]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("rag: ") and "checksum" in err and "Traceback" not in err
+
+
+def test_index_verify_passes_on_a_sound_index(tmp_path, capsys, monkeypatch):
+    index, s, _ = build(tmp_path, corpus(2))
+    assert set(index.manifest["checksums"]) == set(index.manifest["files"])
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-bigram")
+    assert main(["index", "verify", "--index", str(s.index_dir)]) == 0
+    assert "checksums match" in capsys.readouterr().out
+
+
 def test_missing_index_message(tmp_path):
     s = settings_for(tmp_path)
     with pytest.raises(IndexError_, match="no index at .*rag ingest"):
@@ -330,3 +367,103 @@ def test_interrupted_ingest_keeps_what_was_embedded(tmp_path, monkeypatch):
     reports = store.ingest_into_index([src], s, progress=False, embedder=emb)  # running again finishes the job
     assert sorted(r.status for r in reports) == ["added"] * 3 + ["unchanged"] * 3
     assert len(Index.open(s.index_dir, s).documents) == 6
+
+
+# ---------------------------------------------------------------- checkpoints and a second writer (issue 13)
+
+
+def _articles(tmp_path: Path, n: int = 4) -> Path:
+    src = tmp_path / "articles"
+    src.mkdir()
+    for i in range(n):
+        body = "".join(f"第{i}篇报道的第{j}段介绍了城市{i}科技成果转化的新进展，签约项目{i * 10 + j}个。" for j in range(12))
+        (src / f"news_{i}.txt").write_text(f"城市{i}科技成果转化报道\n\n{body}\n", encoding="utf-8")
+    return src
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (no except/finally of the ingest code saves anything)."""
+
+
+def test_killed_ingest_resumes_from_its_embedding_checkpoint(tmp_path, monkeypatch):
+    import rag.store as store
+
+    src = _articles(tmp_path, 8)
+
+    class KilledAfterTwoBatches(HashEmbedder):
+        def encode_passages(self, texts, progress=False):
+            if self.calls == 2:
+                raise Killed
+            return super().encode_passages(texts, progress)
+
+    monkeypatch.setattr(store, "CHECKPOINT_CHUNKS", 4)  # checkpoint every 4 chunks
+    s = settings_for(tmp_path)
+    with pytest.raises(Killed):
+        store.ingest_into_index([src], s, progress=False, embedder=KilledAfterTwoBatches())
+    assert not Index.exists(s.index_dir)  # nothing was committed ...
+    assert len(list((s.index_dir / store.CHECKPOINT_DIR).glob("*.npz"))) == 2  # ... but 8 vectors are on disk
+    emb = HashEmbedder()
+    store.ingest_into_index([src], s, progress=False, embedder=emb)
+    index = Index.open(s.index_dir, s)
+    assert len(index.documents) == 8 and emb.texts == len(index.chunks) - 8  # the 8 were not embedded again
+    assert not (s.index_dir / store.CHECKPOINT_DIR).exists()  # a finished run leaves no checkpoint
+    fresh = settings_for(tmp_path / "fresh")
+    store.ingest_into_index([src], fresh, progress=False, embedder=HashEmbedder())
+    q = HashEmbedder().encode_queries(["城市2科技成果转化"])
+    a, b = index.vectors.search(q[0], 5, None), Index.open(fresh.index_dir, fresh).vectors.search(q[0], 5, None)
+    assert np.allclose(a[1], b[1])  # resumed vectors are the same vectors
+
+
+def test_a_second_writer_waits_for_the_lock(tmp_path, capsys):
+    import threading
+
+    import rag.store as store
+
+    src = _articles(tmp_path, 2)
+    s = settings_for(tmp_path, write_lock_timeout=60)
+    held, release = threading.Event(), threading.Event()
+
+    def first_writer():
+        with store.writing(s):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=first_writer)
+    t.start()
+    held.wait(10)
+    threading.Timer(1.5, release.set).start()
+    t0 = time.monotonic()
+    reports = store.ingest_into_index([src], s, progress=False, embedder=HashEmbedder())
+    t.join()
+    assert time.monotonic() - t0 >= 1.0 and all(r.status == "added" for r in reports)
+    assert "waiting up to 60 s" in capsys.readouterr().err
+    assert len(Index.open(s.index_dir, s).documents) == 2
+    # with a short timeout the second writer gives up with a message, having done no work
+    held.clear(), release.clear()
+    t = threading.Thread(target=first_writer)
+    t.start()
+    held.wait(10)
+    emb = HashEmbedder()
+    try:
+        with pytest.raises(RagError, match="another process is writing .* for 1 s"):
+            store.ingest_into_index([src], settings_for(tmp_path, write_lock_timeout=1), progress=False, embedder=emb)
+    finally:
+        release.set()
+        t.join()
+    assert emb.calls == 0
+
+
+def test_next_writer_removes_a_killed_writers_leftovers(tmp_path, monkeypatch, capsys):
+    index, s, _ = build(tmp_path, corpus(2))
+    size = index.stats()["size_bytes"]
+    stale = s.index_dir / "gen-999999"
+    stale.mkdir()
+    (stale / "chunks.jsonl").write_bytes(b"x" * 100_000)
+    (s.index_dir / "manifest.json.4242.tmp").write_bytes(b"{" * 5000)
+    assert Index.open(s.index_dir, s).stats()["size_bytes"] == size  # leftovers are not "size on disk"
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-bigram")
+    assert main(["remove", "no-such-doc", "--index", str(s.index_dir)]) == 1  # any writer run cleans up
+    assert not stale.exists() and not list(s.index_dir.glob("manifest.json.*.tmp"))
+    assert len(Index.open(s.index_dir, s).documents) == 2

@@ -73,6 +73,25 @@ def test_client_gets_clear_errors(served) -> None:
     assert str(err.value).strip()  # the library's message reaches the client
 
 
+def test_user_errors_log_one_line_not_a_traceback(served, capfd, caplog) -> None:
+    import logging
+
+    from gradio_client.exceptions import AppError
+
+    _, client, *_ = served
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="rag.ui"):
+        for bad in ("   ", "😀😀"):
+            with pytest.raises(AppError):
+                client.predict(bad, "[]", api_name="/ask")
+        with pytest.raises(AppError):
+            client.predict(QUESTION, "{not json", api_name="/ask")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err + out
+    lines = [r.getMessage() for r in caplog.records if r.name == "rag.ui"]
+    assert len(lines) == 3 and all(m.startswith("/ask: ") and "\n" not in m for m in lines)
+
+
 def test_api_lists_only_the_ask_endpoint(served) -> None:
     _, client, *_ = served
     info = client.view_api(print_info=False, return_format="dict")
@@ -97,5 +116,43 @@ def test_auth_guards_the_app_and_the_api(served) -> None:
             Client(url, auth=("ann", "wrong"), verbose=False)
         got = Client(url, auth=("ann", "s3cret"), verbose=False).predict(QUESTION, "[]", api_name="/ask")
         assert "59" in got["text"]
+    finally:
+        app.close()
+
+
+def test_running_server_sees_a_cli_remove_and_ingest(tmp_path) -> None:
+    """`rag remove` / `rag ingest` from another process while `rag serve` runs: the next answer uses the new index."""
+    import subprocess
+    import sys
+
+    from gradio_client import Client
+
+    from rag.assistant import Assistant
+    from rag.ingest import default_corpus
+    from ui.app import build_app, start
+
+    root = Path(__file__).resolve().parent.parent
+    settings = Settings.from_env(index_root=tmp_path, index_name="live")
+    assistant = Assistant.default(settings, progress=False)
+    xining = [d for d, m in assistant.index.documents.items() if "西宁" in (m.get("title") or "")]
+    assert len(xining) == 1
+    app = build_app(assistant, settings)
+    url = start(app, settings, host="127.0.0.1", port=_free_port(), block=False)
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    cli = [sys.executable, "-m", "rag.cli"]
+    try:
+        client = Client(url, verbose=False)
+        assert "59" in client.predict(QUESTION, "[]", api_name="/ask")["text"]
+        done = subprocess.run(cli + ["remove", xining[0], "--index", str(settings.index_dir)], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        gone = client.predict(QUESTION, "[]", api_name="/ask")
+        assert not gone["found"] and "59" not in gone["text"]
+        source = next(p for p in default_corpus() if p.name.startswith("002_"))
+        done = subprocess.run(cli + ["ingest", str(source), "--index", str(settings.index_dir)], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        back = client.predict(QUESTION, "[]", api_name="/ask")
+        assert back["found"] and "59" in back["text"]
     finally:
         app.close()

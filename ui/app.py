@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ import gradio as gr
 from rag.errors import InputError, RagError
 from rag.records import Answer, Citation, IngestReport
 from rag.settings import Settings
+
+log = logging.getLogger("rag.ui")
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 ALL_SOURCES = "全部 / All"
@@ -251,6 +254,8 @@ def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
     """`user:password`, or a file with one `user:password` per line, as Gradio's auth list."""
     if not value:
         return None
+    if not Path(value).is_file() and (":" not in value or "/" in value.partition(":")[0]):
+        raise InputError(f"--auth file {value} not found (give user:password, or a file of user:password lines)")
     lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
     pairs = []
     for line in lines:
@@ -406,7 +411,8 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
             except RagError as e:
                 for p in stored:
                     p.unlink(missing_ok=True)
-                raise gr.Error(str(e)) from None
+                log.warning("upload: %s", e)
+                raise gr.Error(str(e), print_exception=False) from None
             for p in stored:  # keep a copy only when something of it went into the index
                 mine = [r for r in reports if Path(r.path.partition("#")[0]).name == p.name]
                 if mine and not any(r.ok and r.status in ("added", "updated") for r in mine):
@@ -422,13 +428,16 @@ def build_app(assistant: Any, settings: Settings) -> gr.Blocks:
         try:
             history = json.loads(history_json or "[]")
         except json.JSONDecodeError as e:
-            raise gr.Error(f"history_json is not valid JSON: {e}") from None
+            log.warning("/ask: history_json is not valid JSON: %s", e)
+            raise gr.Error(f"history_json is not valid JSON: {e}", print_exception=False) from None
         if not isinstance(history, list):
-            raise gr.Error("history_json must be a JSON list")
+            log.warning("/ask: history_json is not a JSON list")
+            raise gr.Error("history_json must be a JSON list", print_exception=False)
         try:
             return assistant.ask(question, history=history or None).to_dict()
-        except RagError as e:
-            raise gr.Error(str(e)) from None
+        except RagError as e:  # a user error: one log line, not a traceback
+            log.warning("/ask: %s", e)
+            raise gr.Error(str(e), print_exception=False) from None
 
     modes = [("抽取式 / Extractive", "extractive")] + ([("大模型 / LLM", "llm")] if has_llm else [])
     default_mode = settings.answer_mode if settings.answer_mode in dict((v, k) for k, v in modes) else "extractive"
