@@ -322,6 +322,24 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_reading(args: argparse.Namespace) -> int:
+    from rag import evaluation as ev
+
+    settings = _settings(args)
+    modes = ["extractive", "llm"] if args.answer_mode == "llm" else ["extractive"]
+    results = [r for d in (args.dataset or [ev.CMRC_PATH, ev.DRCD_PATH])
+               for r in ev.evaluate_reading(d, settings, modes=modes, limit=args.limit, progress=not args.json)]
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+        return 0
+    print(f"{'set':<22}{'mode':<12}{'n':>5}{'accuracy':>10}{'char F1':>9}{'answered':>10}{'p50 ms':>8}")
+    for r in results:
+        print(f"{r.dataset:<22}{r.mode:<12}{r.questions:>5}{100 * r.accuracy:>9.1f}%{100 * r.f1:>8.1f} "
+              f"{100 * r.found:>8.1f}%{r.p50_ms:>8.0f}" + (f"  {'; '.join(r.notes)}" if r.notes else ""))
+    print("reference: BERT-base on CMRC2018 (published), F1 84.5 on its dev set")
+    return 0
+
+
 def cmd_eval_qa(args: argparse.Namespace) -> int:
     from rag import evaluation as ev
 
@@ -455,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
     _index_opt(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval_qa)
+    q = esub.add_parser("reading", help="reading comprehension with the gold paragraph given: accuracy and char F1")
+    q.add_argument("--dataset", action="append", help="SQuAD-format .json(.gz) (repeatable; default: CMRC2018 trial, DRCD dev)")
+    q.add_argument("--answer-mode", dest="answer_mode", choices=["extractive", "llm"],
+                   help="llm: measure LLM mode beside extractive")
+    q.add_argument("--limit", type=int, default=200, help="questions sampled per set (default 200)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval_reading)
 
     return parser
 
