@@ -857,6 +857,11 @@ def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], mi
         spans = extractor(q, s)
         if not spans and q.kind in ("list", "where"):
             spans = [dataclasses.replace(sp, local=sp.local - 0.5) for sp in extract_sentence(q, s)]
+        if q.kind == "who":  # "由谁主办" is often answered by organisations: enumerations doing what was asked compete
+            for sp in extract_list(q, s):
+                lo, hi = _clause_bounds(s.simp, sp.a, sp.b)
+                if q.focus and q.focus in s.simp[lo:hi]:
+                    spans.append(dataclasses.replace(sp, local=sp.local - 0.3))
         for sp in spans:
             sp.total = RANK_WEIGHT * s.score + sp.local
             cands.append(sp)

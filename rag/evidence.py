@@ -41,7 +41,7 @@ _DATE = re.compile(r"\d{1,2}\s*月|\d{1,2}\s*[日号]|(?:19|20)\d{2}\s*年|\d{4}
 _BIGRAM_SKIP = set("多少几哪谁什么怎样吗呢是的了在和与及")
 
 FEATURES = ("bias", "cov", "cov_asked", "ctx", "bigram", "title", "prior", "dense", "typed", "titleish", "length",
-            "entities", "consistent")
+            "entities", "consistent", "heuristic")
 
 
 @dataclass
@@ -212,7 +212,9 @@ def _pos(simp: str) -> tuple[tuple[str, str], ...]:
 def features(q: Question, hits: Sequence[Hit], sents: Sequence[Sentence], entities: Sequence[str],
              missing: dict[int, list[str]]) -> np.ndarray:
     """One row of FEATURES per sentence."""
-    from rag.answering import coverage  # the IDF-weighted term coverage the extractive reader uses
+    from rag.answering import coverage, score_sentences  # the extractive reader's term coverage and sentence score
+
+    score_sentences(q, hits, list(sents), None)  # its hand-built score (terms, passage, rank) as one more feature
 
     en = q.language == "en"
     names = pinyin_names(q.standalone) if en else []
@@ -245,7 +247,7 @@ def features(q: Question, hits: Sequence[Hit], sents: Sequence[Sentence], entiti
         ent = (sum(1 for e in zh_ents if e in s.simp) / len(zh_ents)) if zh_ents else 0.5
         rows[r] = (1.0, cov, asked, ctx_cov, big, tcov, 1.0 / (1 + s.hit), float(h.scores.get("dense", 0.0)),
                    _typed(q, s.simp), titleish, math.log1p(len(s.simp)) / 5.0, ent,
-                   0.0 if missing.get(s.hit) else 1.0)
+                   0.0 if missing.get(s.hit) else 1.0, s.score)
     return rows
 
 
