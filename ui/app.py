@@ -505,7 +505,7 @@ def theme() -> gr.themes.Base:
 def start(app: gr.Blocks, settings: Settings, host: str | None = None, port: int | None = None,
           auth: list[tuple[str, str]] | None = None, block: bool = True) -> str:
     """Queue (concurrency limit from settings) and serve `app`; returns the local URL (when block=False)."""
-    app.queue(default_concurrency_limit=settings.concurrency_limit)
+    app.queue(default_concurrency_limit=settings.server_concurrency)
     _, url, _ = app.launch(
         server_name=host or settings.host, server_port=port or settings.port, auth=auth,
         max_file_size=f"{settings.max_upload_mb}mb", show_error=True, ssr_mode=False, quiet=not block,
