@@ -238,13 +238,13 @@ async def sse(first: asyncio.Future, rest: Iterator[Any], model: str, live: bool
 def router(assistant: Any, settings: Settings, modes: Sequence[str],
            users: Sequence[tuple[str, str]] | None = None) -> APIRouter:
     """The routes (`/models`, `/models/{id}`, `/chat/completions`), answering through `assistant`; at most
-    settings.concurrency_limit answers are computed at once (further requests wait)."""
+    settings.server_concurrency answers are computed at once (further requests wait)."""
     modes = list(modes)
     from rag.reader import resolve_mode
 
     wanted = resolve_mode(None, settings)
     default = wanted if wanted in modes else modes[0]
-    slots = threading.BoundedSemaphore(max(1, int(settings.concurrency_limit)))
+    slots = threading.BoundedSemaphore(max(1, int(settings.server_concurrency)))
 
     def check_auth(request: Request) -> None:
         if not authorized(request.headers.get("authorization"), users):

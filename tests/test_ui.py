@@ -112,7 +112,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     log = log_path.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1", RAG_MAX_UPLOAD_MB=str(MAX_UPLOAD_MB)))
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", RAG_MAX_UPLOAD_MB=str(MAX_UPLOAD_MB),
+                                     # the default index (only that one is built on first use)
+                                     RAG_INDEX_ROOT=str(base), RAG_INDEX_NAME="index"))
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + SERVER_START_S
     try:

@@ -513,7 +513,7 @@ def page_options(settings: Settings, auth: list[tuple[str, str]] | None = None) 
 def start(app: gr.Blocks, settings: Settings, host: str | None = None, port: int | None = None,
           auth: list[tuple[str, str]] | None = None, block: bool = True) -> str:
     """Queue (concurrency limit from settings) and serve `app`; returns the local URL (when block=False)."""
-    app.queue(default_concurrency_limit=settings.concurrency_limit)
+    app.queue(default_concurrency_limit=settings.server_concurrency)
     _, url, _ = app.launch(server_name=host or settings.host, server_port=port or settings.port, quiet=not block,
                            prevent_thread_lock=not block, **page_options(settings, auth))
     return url
