@@ -528,6 +528,13 @@ def test_phone_label_does_not_cover_the_placeholder(page) -> None:
     assert page.locator("#rag-chat label, #rag-chat [data-testid=block-label]").count() == 0
 
 
+def test_chinese_browser_gets_one_language_and_no_dead_slider(page) -> None:
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    labels = page.locator("label, button, .label-wrap").all_inner_texts()
+    assert labels and not [x for x in labels if " / " in x]  # no doubled zh / en labels
+    assert page.locator("input[type=range], #rag-topk").count() == 0  # the passages slider had no effect: removed
+
+
 def test_nothing_left_the_machine(browser) -> None:
     assert browser["outside"] == []  # offline: no fonts, analytics or CDN requests
 
