@@ -395,12 +395,15 @@ def test_language_from_the_browser_with_a_switch(server, browser) -> None:
         pg.wait_for_selector("#rag-ask:has-text('Ask')", timeout=10_000)
         assert pg.locator("#rag-filters").get_by_text("Filters & settings").count() == 1
         assert "没有日期" not in pg.locator("#rag-undated").inner_text()
+        assert pg.locator("#rag-mode input:checked").count() == 1
         ans = ask(pg, "How many projects were signed in Xining?")
         assert "confidence" in ans.locator(".rag-conf").inner_text() and ans.locator(".rag-copy").inner_text() == "Copy"
         pg.locator("#rag-lang").get_by_text("中文").click()
         pg.wait_for_function("document.documentElement.lang === 'zh-CN'", timeout=10_000)
         pg.wait_for_selector("#rag-ask:has-text('提问')", timeout=10_000)
         pg.wait_for_selector("#rag-chat .rag-conf:has-text('置信度')", timeout=10_000)  # the chat re-rendered too
+        assert "59" in pg.locator("#rag-chat .rag-text").first.inner_text()
+        assert pg.locator("#rag-mode input:checked").get_attribute("value") == "extractive"  # settings survive
         assert "Filters" not in pg.locator("#rag-filters").inner_text()
         pg.close()
         assert not errors
@@ -433,6 +436,31 @@ def test_export_conversation_as_markdown(page) -> None:
     md = Path(dl.value.path()).read_text(encoding="utf-8")
     assert "## 问: 西宁对接会签了多少个项目？" in md and "## 问: 那南阳站呢？" in md
     assert "59" in md and "**引用:**" in md and "1. **" in md and "   > " in md and "<div" not in md
+
+
+def test_library_lists_documents_and_reads_a_cited_article(page) -> None:
+    ans = ask(page, "西宁对接会签了多少个项目？")
+    cited = ans.locator(".rag-sources mark").first.inner_text().strip()
+    ans.locator(".rag-sources a.rag-open").first.click()
+    reader = page.locator("#rag-reader .rag-reader")
+    reader.wait_for(timeout=10_000)
+    marks = reader.locator("mark").all_inner_texts()
+    assert marks and marks[0].strip() == cited  # the cited sentence, marked in the whole article
+    assert len(reader.inner_text()) > 3 * len(ans.locator(".rag-sources .rag-passage").first.inner_text())
+    page.wait_for_function("""() => { const el = document.querySelector('#rag-reader .rag-reader');
+      const m = el.querySelector('mark').getBoundingClientRect(), r = el.getBoundingClientRect();
+      return m.top >= r.top && m.top < r.bottom && r.top >= 0 && r.top < innerHeight; }""", timeout=5_000)  # in view
+    page.locator("#rag-library-panel").get_by_text("文档库").first.click()
+    rows = page.locator("#rag-index tbody tr")
+    rows.first.wait_for(timeout=10_000)
+    assert rows.count() == 5
+    xining = rows.filter(has_text="西宁").inner_text()
+    assert "—" in xining and "2026" in xining  # no date; added today-ish
+    assert page.locator("#rag-index th").all_inner_texts() == ["标题", "日期", "来源", "段落", "加入时间"]
+    page.locator("#rag-index a.rag-doc-title", has_text="西安高新區").click()  # a title opens the article
+    page.wait_for_selector("#rag-reader h3:has-text('西安高新區')", timeout=10_000)
+    assert page.locator("#rag-reader mark").count() == 0
+    page.locator("#rag-reader-panel").locator("xpath=..").screenshot(path=str(SCREENSHOTS / "library_desktop.png"))
 
 
 def test_upload_in_one_step_then_read_filter_and_delete(page, server, tmp_path: Path) -> None:
@@ -469,7 +497,6 @@ def test_upload_in_one_step_then_read_filter_and_delete(page, server, tmp_path: 
     assert "会议期间还展示了" in reader.inner_text() and "2025年3月1日" in reader.inner_text()
     assert any("17" in m for m in reader.locator("mark").all_inner_texts())
     assert page.locator("#rag-reader img, #rag-reader script").count() == 0
-    shot(page, "library_desktop.png", full_page=False)
 
     # search only this document: a question about another article is then not found
     page.click("#rag-only-this")

@@ -104,7 +104,10 @@ a.rag-cite {text-decoration: none; font-weight: 600; font-size: 0.85em; vertical
 .rag-reader h3 {margin: 0 0 0.2rem;}
 #rag-chat .message-row.bot-row {max-width: 100% !important;}
 #rag-lang {max-width: 16rem; margin-left: auto;} #rag-lang .wrap {flex-wrap: nowrap;}
+#rag-top {flex-wrap: wrap; align-items: center;}
 @media (max-width: 640px) {
+  #rag-header {flex: 1 1 100% !important; min-width: 100% !important;}
+  #rag-lang {margin-left: 0;}
   .rag-header h1 {font-size: 1.15rem;}
   .rag-passage {font-size: 0.85rem;}
 }
@@ -238,13 +241,13 @@ LOAD_JS = """() => {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   return lang;
 }"""
-LANG_JS = "(lang) => { document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN'; return [lang]; }"
+LANG_JS = "(...args) => { document.documentElement.lang = args[0] === 'en' ? 'en' : 'zh-CN'; return args; }"
 SCROLL_READER_JS = """() => { setTimeout(() => {
   const box = document.querySelector('#rag-reader-panel');
   if (box) box.scrollIntoView({block: 'start'});
   const m = document.querySelector('#rag-reader mark');
   const r = document.querySelector('#rag-reader .rag-reader');
-  if (m && r) r.scrollTop = m.offsetTop - r.offsetTop - r.clientHeight / 3;
+  if (r) r.scrollTop = m ? r.scrollTop + m.getBoundingClientRect().top - r.getBoundingClientRect().top - r.clientHeight / 3 : 0;
 }, 80); }"""
 
 
@@ -687,7 +690,7 @@ def build_app(assistant: Any, settings: Settings, llm_modes: bool | None = None)
             messages.append({"role": "assistant", "content": content})
         return messages
 
-    def export_file(turns: list, lang: str, request: gr.Request | None) -> Any:
+    def export_file(turns: list, lang: str, request: gr.Request = None) -> Any:
         if not turns:
             return gr.update(value=None, interactive=False)
         key = re.sub(r"[^A-Za-z0-9]", "", getattr(request, "session_hash", "") or "") or uuid.uuid4().hex
@@ -975,7 +978,7 @@ def build_app(assistant: Any, settings: Settings, llm_modes: bool | None = None)
                    delete_cache=(3600, 3600)) as app:  # Gradio's own copies of uploads do not linger
         turns = gr.State([])
         reader_doc = gr.State("")
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_id="rag-top"):
             header = gr.HTML(f'<div class="rag-header"><h1>{esc(tr(lang0, "title"))}</h1>'
                              f'<p>{esc(tr(lang0, "subtitle"))}</p></div>', elem_id="rag-header", min_width=300)
             lang = gr.Radio([("中文", "zh"), ("English", "en")], value=lang0, label=tr(lang0, "lang"),
