@@ -211,15 +211,37 @@ class Assistant:
             self.index, self.retriever = index, Retriever(index, self.embedder, self.settings)
             return True
 
+    def remove(self, doc_ids: Iterable[str]) -> list[str]:
+        """Delete documents from the index (the same `Index.remove` that `rag remove` runs); returns the ids removed."""
+        from rag.retrieval import Retriever
+        from rag.store import Index
+
+        with self._lock:  # a fresh Index object, swapped in: questions in flight keep reading the previous one
+            index = Index.open(self.settings.index_dir, self.settings)
+            removed = index.remove(list(doc_ids))
+            if removed:
+                self.index, self.retriever = index, Retriever(index, self.embedder, self.settings)
+                self._manifest_stamp = self._stamp()
+        return removed
+
+    def document(self, doc_id: str):
+        """The whole cleaned Document (as shown in citations), or None."""
+        return self.index.document(doc_id)
+
+    def chunk(self, chunk_id: str):
+        """The Chunk with this id (its `start` places a citation's spans in the document's text), or None."""
+        return next((c for c in self.index.chunks if c.chunk_id == chunk_id), None)
+
     def stats(self) -> dict:
         """Documents, chunks, model and size of the index."""
         self.refresh()
         return self.index.stats()
 
     def documents(self) -> list[dict]:
-        """One dict per document: doc_id, title, date, source, path, ..."""
+        """One dict per document: doc_id, title, date, source, path, added, chunks (count), ..."""
         self.refresh()
-        return [{"doc_id": d, **{k: v for k, v in meta.items() if k != "chunk_ids"}} for d, meta in self.index.documents.items()]
+        return [{"doc_id": d, **{k: v for k, v in meta.items() if k != "chunk_ids"}, "chunks": len(meta.get("chunk_ids") or [])}
+                for d, meta in self.index.documents.items()]
 
     # ------------------------------------------------------------ answering
 

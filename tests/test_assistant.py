@@ -246,3 +246,26 @@ def test_llm_mode_keeps_not_found_and_never_asks_the_model(assistant, monkeypatc
     ans = assistant.ask("西宁对接会的主办方一共花了多少宣传费？", mode="llm")
     assert ans.found is False and not ans.citations and ans.related
     assert "500" not in ans.text and calls == []
+
+
+def test_remove_deletes_a_document_so_it_no_longer_answers(tmp_path, embedder):
+    """Assistant.remove runs Index.remove (as `rag remove`) and swaps the index: the document stops answering, on disk
+    too; document() and chunk() give the whole cleaned text and where a passage sits in it."""
+    from rag.assistant import Assistant
+    from rag.settings import CORPUS_DIR
+
+    bot = Assistant.from_paths([next(CORPUS_DIR.glob("002_*.txt")), next(CORPUS_DIR.glob("004_*.txt"))],
+                               index_dir=tmp_path / "idx")
+    a = bot.ask("西宁对接会签了多少个项目？")
+    assert "59" in a.text
+    c = a.citations[0]
+    doc, chunk = bot.document(c.doc_id), bot.chunk(c.chunk_id)
+    assert doc.text[chunk.start:chunk.end] == c.passage and c.sentences[0] in doc.text
+    listed = {d["doc_id"]: d for d in bot.documents()}
+    assert listed[c.doc_id]["chunks"] >= 1 and listed[c.doc_id]["added"]
+    assert bot.remove([c.doc_id, "no-such-id"]) == [c.doc_id]
+    assert c.doc_id not in {d["doc_id"] for d in bot.documents()} and bot.document(c.doc_id) is None
+    gone = bot.ask("西宁对接会签了多少个项目？")
+    assert "59" not in gone.text and all(x.doc_id != c.doc_id for x in gone.citations + gone.related)
+    assert c.doc_id not in {d["doc_id"] for d in Assistant.open(tmp_path / "idx").documents()}  # saved
+    assert "8" in bot.ask("南阳站签了几项？").text  # the other document still answers
