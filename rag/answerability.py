@@ -21,7 +21,7 @@ from rag.question import Question
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "answerability.json"
 _KINDS = ("number", "who", "when", "where", "what", "list", "yesno")
 FEATURES = ("bias", "p", "p_top", "margin", "local", "cov", "cov_asked", "ctx", "bigram", "entities", "has_entities",
-            "en", *[f"kind_{k}" for k in _KINDS])
+            "en", "counted", "focus", "clause_asked", *[f"kind_{k}" for k in _KINDS])
 
 
 def features(q: Question, ex: Any) -> np.ndarray:
@@ -32,10 +32,29 @@ def features(q: Question, ex: Any) -> np.ndarray:
     p2 = next((r.score for r in ranked if r is not s), 0.0)
     x = s.x if s.x is not None else np.zeros(len(SENTENCE_FEATURES))
     f = dict(zip(SENTENCE_FEATURES, x))
+    from rag.answering import _clause_bounds, _focus_terms, coverage
+
+    # the asked attribute stated with the answer: a figure tied to the counted thing (by its noun, measure word or
+    # verb), and the question's focus terms in the sentence (奖金 asked, only 签约总资金 given)
+    counted = 1.0 if ex.span.counts in ("noun", "measure", "verb") else 0.0
+    focus_terms = _focus_terms(q) if q.language != "en" else []
+    focus = coverage(focus_terms, s.simp) if focus_terms else 0.5
     row = [1.0, s.score, p_top, s.score - p2, max(-1.0, min(2.0, ex.span.local)), f["cov"], f["cov_asked"], f["ctx"],
-           f["bigram"], f["entities"], 1.0 if f["entities"] != 0.5 else 0.0, 1.0 if q.language == "en" else 0.0]
+           f["bigram"], f["entities"], 1.0 if f["entities"] != 0.5 else 0.0, 1.0 if q.language == "en" else 0.0,
+           counted, focus, _clause_asked(q, ex, _clause_bounds, coverage)]
     row += [1.0 if q.kind == k else 0.0 for k in _KINDS]
     return np.asarray(row, dtype=np.float64)
+
+
+def _clause_asked(q: Question, ex: Any, bounds: Any, coverage: Any) -> float:
+    """Coverage of the question's terms in the clause around the span and the clause before it: what the question
+    says about the answer (获得投资) must be said about the span, not only somewhere in its sentence."""
+    if q.language == "en" or not q.terms:
+        return 0.5
+    s = ex.span.sentence
+    lo, hi = bounds(s.simp, ex.span.a, ex.span.b)
+    plo, _ = bounds(s.simp, lo - 1, lo - 1) if lo > 0 else (lo, lo)
+    return coverage(q.terms, s.simp[plo:hi])
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +62,7 @@ def _weights() -> np.ndarray | None:
     if not WEIGHTS_PATH.exists():
         return None
     data = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
-    return np.asarray([data["weights"][f] for f in FEATURES], dtype=np.float64)
+    return np.asarray([data["weights"].get(f, 0.0) for f in FEATURES], dtype=np.float64)
 
 
 def probability(q: Question, ex: Any) -> float:
@@ -51,6 +70,6 @@ def probability(q: Question, ex: Any) -> float:
     w = _weights()
     if ex.span is None:
         return 0.0
-    if w is None:
+    if w is None or len(w) != len(FEATURES):  # untrained (or trained on other features): the ranker's probability
         return float(ex.span.sentence.score)
     return float(1.0 / (1.0 + np.exp(-(features(q, ex) @ w))))

@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--squad", type=int, default=1200, help="questions sampled per SQuAD-format set")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    ap.add_argument("--answerability-only", action="store_true", help="keep the ranker; retrain answerability")
     args = ap.parse_args(argv)
+    if args.answerability_only:
+        train_answerability(Settings.from_env())
+        return 0
     rng = random.Random(SEED)
     settings = Settings.from_env()
     data: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {"zh": [], "en": []}  # (split, X, y)

@@ -189,6 +189,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1", RAG_MAX_UPLOAD_MB=str(MAX_UPLOAD_MB),
+                                     RAG_ANSWER_MODE="extractive",  # the UI's mechanics; LLM mode has its own test
                                      # the default index (only that one is built on first use)
                                      RAG_INDEX_ROOT=str(base), RAG_INDEX_NAME="index"))
     url = f"http://127.0.0.1:{port}/"

@@ -27,7 +27,8 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     from rag.assistant import Assistant
     from ui.app import build_app, start
 
-    settings = Settings.from_env(index_root=tmp_path_factory.mktemp("ui_api"), index_name="index")
+    settings = Settings.from_env(index_root=tmp_path_factory.mktemp("ui_api"), index_name="index",
+                                 answer_mode="extractive")
     assistant = Assistant.default(settings)
     app = build_app(assistant, settings)
     url = start(app, settings, host="127.0.0.1", port=_free_port(), block=False)
@@ -132,7 +133,7 @@ def test_running_server_sees_a_cli_remove_and_ingest(tmp_path) -> None:
     from ui.app import build_app, start
 
     root = Path(__file__).resolve().parent.parent
-    settings = Settings.from_env(index_root=tmp_path, index_name="live")
+    settings = Settings.from_env(index_root=tmp_path, index_name="live", answer_mode="extractive")
     assistant = Assistant.default(settings, progress=False)
     xining = [d for d, m in assistant.index.documents.items() if "西宁" in (m.get("title") or "")]
     assert len(xining) == 1
