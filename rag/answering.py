@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rag.answerability import probability
-from rag.evidence import Evidence, Sentence, collect_sentences, split_passage
+from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, split_passage
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
@@ -789,7 +789,7 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
         ranked = [s for s in ev.sentences if ev.consistent(s.hit)]
         if not ranked:
             return Extraction(False, None, [], 0.0, "no passage names " + "、".join(sorted(
-                {e for m in ev.missing.values() for e in m})) if ev.missing else "no passages")
+                {entity_label(e) for m in ev.missing.values() for e in m})) if ev.missing else "no passages")
         return _extract_ranked(q, ev.hits, ranked, min_score)
     sents = collect_sentences(hits)
     if not sents:

@@ -36,9 +36,11 @@ History = Sequence[tuple[str, str]] | Sequence[dict] | None
 
 
 def _load_dictionary() -> None:
+    from rag.evidence import _places_by_pinyin
     from rag.question import cedict
 
     cedict()
+    _places_by_pinyin()  # English place names -> Chinese, for the entity check of English questions
 
 
 class _QueryCache:

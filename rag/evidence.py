@@ -133,6 +133,26 @@ def addresses_reader(simp: str) -> bool:
 
 
 @lru_cache(maxsize=1)
+def _places_by_pinyin() -> dict[str, list[str]]:
+    """Toneless pinyin (xining) -> the CC-CEDICT place names spelled so (西宁), built once (~1 s)."""
+    from pypinyin import lazy_pinyin
+
+    out: dict[str, list[str]] = {}
+    generic = generic_places()
+    for w in sorted(cedict().places):
+        if w not in generic:
+            out.setdefault("".join(lazy_pinyin(w)).lower(), []).append(w)
+    for k, ws in out.items():  # a place written with and without its 市/省 suffix spells differently; keep both forms
+        out[k] = ws[:6]
+    return out
+
+
+def entity_label(entity: str) -> str:
+    """How a key entity is named in notes (深圳 for place:深圳|…, xining for py:xining)."""
+    return entity.split(":", 1)[1].split("|")[0] if ":" in entity else entity
+
+
+@lru_cache(maxsize=1)
 def generic_places() -> frozenset[str]:
     lines = GENERIC_PATH.read_text(encoding="utf-8").splitlines()
     return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
@@ -141,9 +161,15 @@ def generic_places() -> frozenset[str]:
 def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
     tags ns/nt/nr, and the CC-CEDICT place names among its words, minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
-    English names are not required: their Chinese spelling is too uncertain for a hard check (they still rank)."""
+    English questions: the words that spell a CC-CEDICT place name in pinyin ("Shenzhen" -> 深圳), as
+    `place:深圳|…` (any of the places spelled so); other English names only rank (their Chinese spelling is uncertain)."""
     out: list[str] = []
-    if q.language != "en":
+    if q.language == "en":
+        spelled = _places_by_pinyin()
+        for name in pinyin_names(q.standalone):
+            if name in spelled:
+                out.append("place:" + "|".join(spelled[name]))
+    else:
         simp = q.simplified or to_simplified(q.standalone)
         for m in _QUOTED.finditer(simp):  # a quoted name; its parts when spaces or dots split it (筑梦前海 益企向未来)
             out += [p for p in re.split(r"[\s·•・—-]+", m.group(1)) if han_count(p) >= 2] or [m.group(1)]
@@ -165,6 +191,8 @@ def names_entity(entity: str, doc_simp: str) -> bool:
     abbreviation whose characters appear in order within a short span (中国科大 in 中国科学技术大学)."""
     if entity.startswith("py:"):
         return name_coverage([entity[3:]], doc_simp) >= 1.0
+    if entity.startswith("place:"):
+        return any(p in doc_simp for p in entity[6:].split("|"))
     if entity in doc_simp:
         return True
     bare = _PLACE_SUFFIX.sub("", entity)

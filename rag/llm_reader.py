@@ -120,9 +120,43 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.notes.append("The LLM answer was not grounded in the evidence it cited"
                        + (f" (unsupported: {', '.join(d.unsupported)})" if d.unsupported else "") + ".")
         return d
+    role = _role_missing(ev.question, by_number[ok[0]].text)
+    if role:
+        d.declined = True
+        d.notes.append(f"The evidence the LLM cited does not say who is {role}.")
+        return d
+    miss = _uncounted(ev.question, body)
+    if miss:
+        d.declined = True
+        d.notes.append(f"The LLM answer gives no figure of {miss}, which the question asks for.")
+        return d
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")
     return d
+
+
+def _role_missing(q: Any, snippet: str) -> str:
+    """For a who-question that names a role (市长, mayor), the role when the cited evidence does not name it: a person
+    the evidence mentions for something else is no answer."""
+    if q.kind != "who":
+        return ""
+    simp = to_simplified(snippet)
+    if q.language == "en":
+        roles = [g for g in q.glosses if g and not any(z in to_simplified(q.standalone) for z in g)]
+        return "" if not roles or any(any(z in simp for z in g) for g in roles) else "/".join(roles[0][:2])
+    role = q.focus if q.focus and len(q.focus) >= 2 else ""
+    return "" if not role or role in simp or role[-2:] in simp else role
+
+
+def _uncounted(q: Any, body: str) -> str:
+    """For a count question, the counted thing (项目 in 签了多少个项目) when the answer does not say it counts that
+    (64家企业 answers another count); "" when it does or nothing is asked to be counted."""
+    if q.kind != "number" or q.language == "en":
+        return ""
+    simp = to_simplified(body)
+    if q.counted and len(q.counted) >= 2:
+        return "" if (q.counted in simp or q.counted[-2:] in simp) else q.counted
+    return ""
 
 
 class LLMReader:

@@ -29,7 +29,8 @@ def test_key_entities_are_places_organisations_quoted_names_and_codes():
     assert "城市" not in key_entities(analyze("这场活动是在哪座城市举行的？"))  # a generic place word names no place
     assert "苏颂杯" in key_entities(analyze("“苏颂杯”大赛设了几个分赛区？"))
     assert "D6159" in key_entities(analyze("D6159次列车几点出发？"))
-    assert key_entities(analyze("How many projects were signed in Hefei?")) == []  # English names only rank
+    assert key_entities(analyze("How many projects were signed in Hefei?")) == ["place:合肥"]  # a place CC-CEDICT spells
+    assert key_entities(analyze("What did Chang Qing say?")) == []  # other English names only rank
 
 
 def test_names_entity_accepts_suffixless_places_and_abbreviations_only():
