@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -232,11 +231,6 @@ def english_answer(kind: str, zh: str) -> str:
         name = (py[0].capitalize() + " " + "".join(py[1:]).capitalize()) if kind == "who" else "".join(py).capitalize()
         return f"{name} ({zh})"
     return f"According to the article: {zh}"
-
-
-def describe(items: list[Snippet], ev: Evidence) -> str:
-    """The evidence as HTML-safe text (for debugging and notes)."""
-    return html.escape(evidence_block(ev, items))
 
 
 def prompt_tokens(llm: Any, ev: Evidence, items: list[Snippet]) -> int | None:

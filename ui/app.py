@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import importlib.util
 import json
 import logging
 import os
@@ -25,7 +24,6 @@ import threading
 import time
 import uuid
 from datetime import date, datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -598,22 +596,10 @@ def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
 
 
 def llm_available(settings: Settings) -> bool:
-    """True when the LLM answer mode can be offered: rag.llm importable and an endpoint set, or llama-cpp-python and the
-    bundled model's part packages installed (nothing is loaded here; the model loads on the first LLM question)."""
-    try:
-        import rag.llm as llm
-    except Exception:
-        return False
-    if settings.llm_url:
-        return True
-    if importlib.util.find_spec("llama_cpp") is None:
-        return False
-    try:
-        for pkg in getattr(llm, "PART_PACKAGES", []):
-            metadata.distribution(pkg)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+    """True when the LLM answer mode can be offered (`rag.llm.available`; nothing is loaded here)."""
+    from rag.llm import available
+
+    return available(settings) is None
 
 
 def _index_dir(assistant: Any, settings: Settings) -> Path:
