@@ -959,8 +959,10 @@ def build_app(assistant: Any, settings: Settings, llm_modes: bool | None = None)
             raise gr.Error(str(e), print_exception=False) from None
 
     lang0 = "zh"
-    default_mode = settings.answer_mode if settings.answer_mode in dict((v, k) for k, v in mode_choices(lang0)) \
-        else "extractive"
+    from rag.reader import resolve_mode
+
+    wanted = "llm" if has_llm and (settings.answer_mode or "auto") == "auto" else resolve_mode(None, settings)
+    default_mode = wanted if wanted in dict((v, k) for k, v in mode_choices(lang0)) else "extractive"
     limit_note = (f'<div id="rag-upload-limit" class="rag-hidden" data-max="{max_bytes}" '
                   f'data-msg-zh="{esc(tr("zh", "too_large", name="{name}", mb=settings.max_upload_mb))}" '
                   f'data-msg-en="{esc(tr("en", "too_large", name="{name}", mb=settings.max_upload_mb))}"></div>'
