@@ -124,7 +124,7 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.declined = True
         d.notes.append(f"The evidence the LLM cited does not say who is {role}.")
         return d
-    miss = _uncounted(ev.question, body)
+    miss = _uncounted(ev.question, body, by_number[ok[0]].text)
     if miss:
         d.declined = True
         d.notes.append(f"The LLM answer gives no figure of {miss}, which the question asks for.")
@@ -135,27 +135,29 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
 
 
 def _role_missing(q: Any, snippet: str) -> str:
-    """For a who-question that names a role (市长, mayor), the role when the cited evidence does not name it: a person
-    the evidence mentions for something else is no answer."""
-    if q.kind != "who":
+    """For an English who-question that names a role (mayor, chairman), the role when the cited evidence names none of
+    its Chinese glosses: a person the evidence mentions for something else is no answer."""
+    if q.kind != "who" or q.language != "en":
         return ""
     simp = to_simplified(snippet)
-    if q.language == "en":
-        roles = [g for g in q.glosses if g and not any(z in to_simplified(q.standalone) for z in g)]
-        return "" if not roles or any(any(z in simp for z in g) for g in roles) else "/".join(roles[0][:2])
-    role = q.focus if q.focus and len(q.focus) >= 2 else ""
-    return "" if not role or role in simp or role[-2:] in simp else role
+    roles = [g for g in q.glosses if g and not any(z in to_simplified(q.standalone) for z in g)]
+    return "" if not roles or any(any(z in simp for z in g) for g in roles) else "/".join(roles[0][:2])
 
 
-def _uncounted(q: Any, body: str) -> str:
-    """For a count question, the counted thing (项目 in 签了多少个项目) when the answer does not say it counts that
-    (64家企业 answers another count); "" when it does or nothing is asked to be counted."""
-    if q.kind != "number" or q.language == "en":
+def _uncounted(q: Any, body: str, snippet: str) -> str:
+    """For a count question (签了多少个项目), the counted thing when no clause of the cited evidence that holds the
+    answer's figure names it (64家企业 answers another count); "" when one does or nothing is counted."""
+    if q.kind != "number" or q.language == "en" or not q.counted or len(q.counted) < 2:
         return ""
-    simp = to_simplified(body)
-    if q.counted and len(q.counted) >= 2:
-        return "" if (q.counted in simp or q.counted[-2:] in simp) else q.counted
-    return ""
+    simp, ans = to_simplified(snippet), normalize_numbers(to_simplified(body))
+    figures = set(re.findall(r"\d+(?:\.\d+)?", ans))
+    if not figures or re.search(r"[元%％]", ans):  # an amount or a share: no counted thing to name
+        return ""
+    for clause in re.split(r"[，,；;。！？!?]", normalize_numbers(simp)):
+        if any(f in re.findall(r"\d+(?:\.\d+)?", clause) for f in figures):
+            if q.counted in clause or q.counted[-2:] in clause or q.counted in ans:
+                return ""
+    return q.counted
 
 
 class LLMReader:
