@@ -14,9 +14,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-import numpy as np
-
-from rag.answering import answer_extractive
+from rag.answering import answer_extractive, not_found_text
 from rag.evidence import Evidence
 from rag.records import Answer
 from rag.settings import Settings
@@ -39,9 +37,9 @@ class ExtractiveReader:
         self.embedder = embedder
         self.settings = settings
 
-    def read(self, ev: Evidence, qvec: np.ndarray | None = None) -> Answer:
+    def read(self, ev: Evidence) -> Answer:
         q = ev.question
-        ans, _ = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, qvec, ev=ev,
+        ans, _ = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, ev=ev,
                                    min_score=self.settings.answerable_threshold)
         if not ans.found and not ans.related:
             from rag.answering import related_citations
@@ -67,10 +65,10 @@ def resolve_mode(mode: str | None, settings: Settings) -> str:
 
 
 def read_stream(ev: Evidence, mode: str, extractive: ExtractiveReader, get_llm: Callable[[], tuple[Any, str | None]],
-                qvec: np.ndarray | None = None, budget: int = 320) -> Iterator[str | Answer]:
+                budget: int = 320) -> Iterator[str | Answer]:
     """Text pieces and Answers for one question: in `llm` mode a preliminary extractive Answer (final=False), the
     LLM's draft pieces, then the final Answer; in `extractive` mode the answer's pieces, then the Answer."""
-    ext = extractive.read(ev, qvec)
+    ext = extractive.read(ev)
     if mode != "llm":
         for i in range(0, len(ext.text), 12):
             yield ext.text[i:i + 12]
@@ -84,11 +82,6 @@ def read_stream(ev: Evidence, mode: str, extractive: ExtractiveReader, get_llm: 
     from rag.llm_reader import LLMReader
 
     not_found = ext if not ext.found else dataclasses.replace(
-        ext, text=_not_found_text(ev), found=False, citations=[], related=ext.citations)
+        ext, text=not_found_text(ev.question), found=False, citations=[], related=ext.citations)
     yield from LLMReader(llm, budget=budget).stream(ev, not_found)
 
-
-def _not_found_text(ev: Evidence) -> str:
-    from rag.answering import not_found_text
-
-    return not_found_text(ev.question)

@@ -176,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _answer_rows(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     from rag.answerability import features as a_features
-    from rag.answering import extract
     from rag.assistant import Assistant
     from rag.evaluation import DEV_QA_PATH, SHARED_DIR, answer_matches, load_dev_qa, news_index
     from rag.answering import answer_extractive
@@ -198,10 +197,9 @@ def _answer_rows(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
         for case in load_dev_qa(path):
             q, hits, _ = bot._prepare(case.question, None, None, None)
             ev = gather(q, hits, bot._doc_text)
-            ex = extract(q, ev.hits, ev=ev, min_score=0.0)
+            ans, ex = answer_extractive(q, ev.hits, ev=ev, min_score=0.0)
             if ex.span is None:
                 continue
-            ans, _ = answer_extractive(q, ev.hits, ev=ev, min_score=0.0)
             right = case.doc is not None and answer_matches(ans.text, case.answer_any)
             X.append(a_features(q, ex))
             Y.append(int(right))
