@@ -83,6 +83,7 @@ def _idf_table() -> tuple[dict[str, float], float]:
     return tf.idf_freq, float(tf.median_idf)
 
 
+@lru_cache(maxsize=100_000)
 def idf(term: str) -> float:
     table, median = _idf_table()
     w = table.get(term)

@@ -213,9 +213,10 @@ def _weights() -> dict[str, np.ndarray]:
     return {lang: np.asarray([w[f] for f in FEATURES], dtype=np.float64) for lang, w in data["weights"].items()}
 
 
-def _bigrams(text: str) -> set[str]:
-    return {text[i:i + 2] for i in range(len(text) - 1)
-            if han_count(text[i:i + 2]) == 2 and not (set(text[i:i + 2]) & _BIGRAM_SKIP)}
+@lru_cache(maxsize=50_000)
+def _bigrams(text: str) -> frozenset[str]:
+    return frozenset(text[i:i + 2] for i in range(len(text) - 1)
+                     if han_count(text[i:i + 2]) == 2 and not (set(text[i:i + 2]) & _BIGRAM_SKIP))
 
 
 def _typed(q: Question, simp: str) -> float:
@@ -228,13 +229,8 @@ def _typed(q: Question, simp: str) -> float:
         want = {"nr", "nrfg", "nrt"} if q.kind == "who" else {"ns"}
         if q.kind == "who":
             want |= {"nt"}
-        return 1.0 if any(t in want for _, t in _pos(simp)) else 0.0
+        return 1.0 if any(t in want for _, t in pos_tokens(simp)) else 0.0
     return 0.5
-
-
-@lru_cache(maxsize=50_000)
-def _pos(simp: str) -> tuple[tuple[str, str], ...]:
-    return tuple(pos_tokens(simp))
 
 
 def features(q: Question, hits: Sequence[Hit], sents: Sequence[Sentence], entities: Sequence[str],
@@ -247,7 +243,7 @@ def features(q: Question, hits: Sequence[Hit], sents: Sequence[Sentence], entiti
     en = q.language == "en"
     names = pinyin_names(q.standalone) if en else []
     groups = list(q.glosses) + list(q.topic_glosses)
-    qbig = _bigrams(q.simplified) if not en else set()
+    qbig = _bigrams(q.simplified) if not en else frozenset()
     zh_ents = [e for e in entities if not e.startswith("py:")]
     ctx_cache: dict[int, tuple[str, str]] = {}
     rows = np.zeros((len(sents), len(FEATURES)), dtype=np.float64)

@@ -117,6 +117,11 @@ def _jieba():
 
 def pos_tokens(text: str) -> list[tuple[str, str]]:
     """jieba words with part-of-speech tags; a noun glued to a following 了/过/着 is split (its last char is the verb)."""
+    return list(_pos_tokens(text))
+
+
+@lru_cache(maxsize=50_000)  # the same sentences and clauses are tagged for question after question
+def _pos_tokens(text: str) -> tuple[tuple[str, str], ...]:
     _, pseg = _jieba()
     toks = [(w, f) for w, f in pseg.cut(text)]
     out: list[tuple[str, str]] = []
@@ -126,7 +131,7 @@ def pos_tokens(text: str) -> list[tuple[str, str]]:
             out += [(w[:-1], f), (w[-1], "v")]
         else:
             out.append((w, f))
-    return out
+    return tuple(out)
 
 
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")

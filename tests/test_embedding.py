@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embedding import TITLE_MAX_CHARS, Embedder, get_embedder, model_id_for
+from rag.embedding import TITLE_MAX_CHARS, Embedder, _QueryBatcher, get_embedder, model_id_for
 from rag.errors import RagError
 from rag.models import DEFAULT_EMBEDDING_MODEL
 from rag.settings import Settings
@@ -54,6 +54,63 @@ def test_query_and_passage_prompts_are_applied(embedder):
     assert embedder.query_prompt == "query: " and embedder.passage_prompt == "passage: "
     assert float(q @ raw[0]) > 0.99999 and float(p @ raw[1]) > 0.99999
     assert float(q @ p) < 0.999 and float(q @ raw[2]) < 0.999  # the prompt changes the vector
+
+
+def test_questions_go_through_the_traced_model_with_the_same_vectors(embedder):
+    q = embedder.encode_queries(TEXTS[:4])
+    assert embedder._traced is not False  # the default model is traced (the GIL-free path a server needs)
+    eager = embedder._encode(TEXTS[:4], embedder.query_prompt, progress=False, desc="queries")
+    np.testing.assert_allclose(q, eager, atol=1e-5)
+
+
+def _slow_batches(calls: list[list[str]], fail: bool = False):
+    import time
+
+    def fn(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        time.sleep(0.05)  # long enough for the other callers to queue up behind the first pass
+        if fail:
+            raise ValueError("model broke")
+        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+    return fn
+
+
+def test_concurrent_questions_share_forward_passes_and_each_gets_its_own_vectors():
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[list[str]] = []
+    batcher = _QueryBatcher(_slow_batches(calls), max_batch=16)
+    texts = [["x" * (i + 1)] for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        out = list(pool.map(batcher.encode, texts))
+    assert [float(v[0][0]) for v in out] == [float(i + 1) for i in range(12)]  # each caller its own result
+    assert len(calls) <= 3 and sum(len(c) for c in calls) == 12  # 12 calls, a few passes
+    assert max(len(c) for c in calls) <= 16
+
+
+def test_a_pass_never_exceeds_the_batch_limit():
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[list[str]] = []
+    batcher = _QueryBatcher(_slow_batches(calls), max_batch=3)
+    with ThreadPoolExecutor(10) as pool:
+        out = list(pool.map(batcher.encode, [["a", "bb"]] * 10))
+    assert all(v.shape == (2, 1) for v in out)
+    assert all(len(c) <= 3 for c in calls) and sum(len(c) for c in calls) == 20
+
+
+def test_a_failing_pass_raises_in_every_caller_and_the_next_call_works():
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[list[str]] = []
+    batcher = _QueryBatcher(_slow_batches(calls, fail=True), max_batch=16)
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(batcher.encode, [f"q{i}"]) for i in range(6)]
+    for f in futures:
+        with pytest.raises(ValueError, match="model broke"):
+            f.result()
+    batcher._fn = _slow_batches(calls)
+    assert batcher.encode(["abc"]).tolist() == [[3.0]]  # nothing left stuck after the failure
 
 
 def test_length_sorted_batches_come_back_in_input_order(embedder):
