@@ -613,6 +613,17 @@ def _has_content(s: str) -> bool:
     return any(is_content_sentence(s[a:b]) for a, b in split_sentences(s))
 
 
+def _after_last_content(s: str, start: int) -> int:
+    """Where trailing boilerplate may begin in the run-on `s`, at `start` or later: after the last whitespace-separated
+    field from `start` on that holds a real sentence (a notice's attachment list, a signature after its e-mail line)."""
+    end = start
+    for m in _FIELD.finditer(s, start):
+        if _has_content(m.group(0)):
+            end = m.end()
+    return end
+
+
+_FIELD = re.compile(r"\S+")
 _SHORT_LABEL = re.compile(r"^[-–—*•·|>#\s]*[^。！？!?；;，,]{1,8}$")
 
 
@@ -652,7 +663,7 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
         if b - a > _LONG_SENTENCE:  # text without sentence marks: content may run straight into boilerplate
             first = _first_marker(line[a:b])
             if first > 0:
-                cut = max(line_start + a + first, floor)
+                cut = max(line_start + a + _after_last_content(line[a:b], first), floor)
                 break
         cut = line_start + a
     while cut > floor:  # credits/links glued to the end of the last sentence
@@ -927,7 +938,7 @@ _MARKER_PHRASE = re.compile(
     r"(?:联系|聯繫|聯系|通知)[^。]{0,8}(?:删除|刪除)|图库版权|版权纠纷|版權糾紛|[【\[](?:原标题|原標題)[】\]]|本文.{0,6}(?:首发|首發|转自|轉自|转载|轉載)|分享让更多人|分享讓更多人|点分享|點分享|点这里|點這裡|感谢您订阅|感謝您訂閱|欢迎订阅|歡迎訂閱|不做任何保证|不作任何保证")
 # a label opening a list of other articles' headlines (the list is the label's field, not article text)
 _LIST_LABEL = re.compile(r"(?:相关|相關|推荐|推薦|延伸|热门|熱門|往期|更多)(?:报道|報道|阅读|閱讀|新闻|新聞|文章|推荐|推薦|回顾|回顧)"
-                         r"|^热点|^熱點|^热点资讯|^熱點資訊")
+                         r"|^热点|^熱點|^热点资讯|^熱點資訊|^(?:相关|相關)?(?:链接|鏈接)\s*[:：]")
 
 
 _CREDIT_WORD = re.compile(r"点评人|點評人|图源|圖源|图片来源|圖片來源|截图|截圖|图自|圖自|供图|供圖|摄影|攝影|通讯员|通訊員|通迅员|实习生|實習生|记者|記者|"

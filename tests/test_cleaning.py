@@ -392,3 +392,23 @@ def test_spam_token_found_in_a_large_text():
             + "\n" + _inject("888彩票网"))
     out, n = remove_spam_tokens(text, {})
     assert "888彩票网" not in out and n == len("888彩票网") * text.count("888彩票网")
+
+
+def test_a_notice_keeps_what_follows_its_contact_line():
+    """A run-on notice (no sentence marks after the e-mail line): the attachment titles and the issuer after the
+    contact fields are content."""
+    text = ("本市科技局对2024年科技成果转化专项资金申报项目进行了形式审查，现将通过审查的项目予以公示。"
+            "通过形式审查不等于获得资金支持，后续还需按程序开展专家评审和现场考察等环节。"
+            "公示时间为2024年6月3日至6月9日，欢迎社会各界对公示项目的申报资格和相关信息进行监督。"
+            "公示期间如有异议请反映。 电子邮箱：kjj_gs@example.gov.cn（请注明联系人） 通讯地址：新城区人民路8号科技局成果处"
+            "（邮编：810000） 附件：1.2024年科技成果转化专项资金拟支持项目名单 2.2024年科技成果转化专项资金项目评审情况说明 "
+            "本市科技局 2024年6月3日 来源：本市科技局网站")
+    out = clean_text(text).text
+    assert "拟支持项目名单" in out and "项目评审情况说明" in out, out
+    assert lost_sentences(text, out) == []
+
+
+def test_a_related_link_label_marks_a_link_not_a_sentence():
+    assert content_sentences("相关链接：《关于推进科技成果转化若干政策措施的通知》政策解读") == []
+    assert content_sentences("链接：本市举行科技成果转化对接会并签约一批重点项目") == []
+    assert content_sentences("对接会链接了高校与企业的需求，签约一批重点项目。") != []
