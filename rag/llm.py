@@ -492,7 +492,8 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
     passage sentence that also holds every noun or verb that follows it in the answer's clause (12个项目参赛 is not
     supported by 76个项目…有12个项目脱颖而出) and most nouns of that clause (花了11280万元的宣传费 is not supported by
     签约总资金11280万元). A bare number ("11280万元。") must instead stand in a passage that holds most nouns of
-    `question`: it must be about what was asked.
+    `question`: it must be about what was asked. Words of the question restated in the clause (the event's name) need
+    only stand somewhere in the passages.
     Citation markers like [1] are not claims.
     """
     answer = normalize_numbers(to_simplified(_CITE_RE.sub(" ", answer_text or "")))
@@ -502,7 +503,9 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
     # (passage, sentence, numbers in the sentence)
     sentences = [(t, t[a:b], _numbers(t[a:b])) for t in texts for a, b in split_sentences(t)]
     have_dates = {(mo, d) for _, mo, d in _dates(source)}
-    question_nouns = _nouns(normalize_numbers(to_simplified(question))) if question else []
+    q_norm = normalize_numbers(to_simplified(question)) if question else ""
+    question_nouns = _nouns(q_norm) if question else []
+    restated = set(question_nouns) | set(_words_after(q_norm, 0, len(q_norm)))  # the question's own nouns and verbs
     bad: list[str] = []
 
     for n in _numbers(answer):
@@ -518,14 +521,16 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
         # the number must also be about the same things as in the passage sentence(s) that hold it
         start, end = _clause(answer, n.start)
         context = "".join(sent for _, sent in found)
-        after = [w for w in _words_after(answer, n.start + len(n.raw), end) if w not in context]
+        after = [w for w in _words_after(answer, n.start + len(n.raw), end)
+                 if w not in context and not (w in restated and w in source)]
         if after:
             bad.append(f"{n.raw}（{'、'.join(after)}）")
             continue
         nouns = _nouns(answer[start:end])
         if len(nouns) < 2:  # too little said around it: the passage holding it must be about the question
             nouns, context = list(dict.fromkeys(nouns + question_nouns)), "".join(text for text, _ in found)
-        missing = [w for w in nouns if w not in context]
+        # the question's own words restated around the figure (the event's name) may stand anywhere in the passage
+        missing = [w for w in nouns if w not in context and not (w in restated and w in source)]
         if len(nouns) >= 2 and 2 * len(missing) > len(nouns):
             bad.append(f"{n.raw}（{'、'.join(missing)}）")
     for raw, mo, d in _dates(answer):

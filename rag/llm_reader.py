@@ -60,8 +60,12 @@ def build_messages(ev: Evidence, items: list[Snippet]) -> list[dict[str, str]]:
         msgs.append({"role": "user", "content": f"Evidence:\n{evidence}\nQuestion: {question}"})
         msgs.append({"role": "assistant", "content": answer})
     q = ev.question
-    question = q.standalone if q.language == "en" else to_simplified(q.standalone)
-    msgs.append({"role": "user", "content": f"Evidence:\n{evidence_block(ev, items)}\nQuestion: {_fence(question)}"})
+    plain = (lambda t: t) if q.language == "en" else to_simplified
+    if q.rewritten and q.previous:  # a follow-up: the model resolves it against the previous question itself
+        question = f"{_fence(plain(q.normalized))}\n(Previous question: {_fence(plain(q.previous))})"
+    else:
+        question = _fence(plain(q.standalone))
+    msgs.append({"role": "user", "content": f"Evidence:\n{evidence_block(ev, items)}\nQuestion: {question}"})
     return msgs
 
 
@@ -106,18 +110,27 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
     text = tidy_citations(to_simplified(text) if ev.question.language == "en" else _in_script(text, ev.question.language))
     body = _CITE_RE.sub("", text).strip()
     by_number = {s.number: s for s in items}
+    shown = {s.number: f"{ev.hits[s.hit].chunk.title or ''}\n{s.text}" for s in items}  # what the model read
     question = to_simplified(ev.question.standalone)
     cite = [n for n in cited_numbers(text) if n in by_number]
-    ok = [n for n in cite if not verify(body, [by_number[n].text], question)]
+    ok = [n for n in cite if not verify(body, [shown[n]], question)]
     if not ok:
-        ok = [s.number for s in items if not verify(body, [s.text], question)][:1]
+        ok = [s.number for s in items if not verify(body, [shown[s.number]], question)][:1]
         if ok and cite:
             d.notes.append(f"The LLM cited [{cite[0]}]; its claims stand in evidence [{ok[0]}], cited instead.")
     if not ok:
-        d.unsupported = verify(body, [by_number[cite[0]].text] if cite else [s.text for s in items], question)
+        d.unsupported = verify(body, [shown[cite[0]]] if cite else list(shown.values()), question)
         d.declined = True
         d.notes.append("The LLM answer was not grounded in the evidence it cited"
                        + (f" (unsupported: {', '.join(d.unsupported)})" if d.unsupported else "") + ".")
+        return d
+    if _only_repeats(body, ev.question):
+        d.declined = True
+        d.notes.append("The LLM answer only repeats words of the question.")
+        return d
+    if _share_for_count(ev.question, body):
+        d.declined = True
+        d.notes.append(f"The LLM answer gives a share or an amount; the question asks how many {ev.question.classifier}.")
         return d
     role = _role_missing(ev.question, by_number[ok[0]].text)
     if role:
@@ -132,6 +145,28 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")
     return d
+
+
+def _only_repeats(body: str, q: Any) -> bool:
+    """The answer adds nothing to the question (全球 for 全球呢？, 2030年 for 那2030年呢？): every word character of it
+    stands in the question or in the previous one it follows up. (A yes/no answer may well repeat the question.)"""
+    if q.kind == "yesno":
+        return False
+    said = to_simplified(" ".join([q.normalized, q.standalone, q.previous])).lower()
+    chars = [c for c in to_simplified(body).lower() if c.isalnum()]
+    return bool(chars) and all(c in said for c in chars)
+
+
+_COUNT_CLASSIFIERS = set("个项家位名人件所支次台座条篇部批场届株只")
+
+
+def _share_for_count(q: Any, body: str) -> bool:
+    """A count question (几项, 多少家) answered only with a share or an amount (52%, 3亿元): another quantity."""
+    if q.kind != "number" or q.language == "en" or q.classifier not in _COUNT_CLASSIFIERS:
+        return False
+    ans = normalize_numbers(to_simplified(body))
+    figures = re.findall(r"\d+(?:\.\d+)?\s*([%％‰]|[万亿千百]*元|.?)", ans)
+    return bool(figures) and all(u and (u in "%％‰" or u.endswith("元")) for u in figures)
 
 
 def _role_missing(q: Any, snippet: str) -> str:

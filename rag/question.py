@@ -99,6 +99,7 @@ class Question:
     counted_any: list[str] = field(default_factory=list)  # words any of which must name the counted thing (zh or glosses)
     verb: str = ""  # number questions: the verb doing the counting, 签 in 签了多少个项目 ("" for 有/是/达 and English)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
+    previous: str = ""  # a follow-up's previous question, standing alone (what an LLM reader resolves it against)
     notes: list[str] = field(default_factory=list)
 
 
@@ -534,6 +535,7 @@ class _Turn:
     language: str
     answer: str = ""
     focus: str = ""
+    previous: str = ""
 
 
 def _history_pairs(history: Iterable[Any] | None) -> list[tuple[str, str]]:
@@ -727,6 +729,7 @@ def _walk(question: str, history: Iterable[Any] | None) -> tuple[_Turn, bool]:
         prev = _rewrite(hq_n, prev)
         prev.answer = ha
     turn = _rewrite(question, prev)
+    turn.previous = prev.standalone if prev is not None else ""
     return turn, prev is not None and turn.standalone != question
 
 
@@ -769,4 +772,4 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
                     classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, topic_glosses=topic_glosses,
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
-                    verb=verb, rewritten=rewritten, notes=notes)
+                    verb=verb, rewritten=rewritten, previous=turn.previous if rewritten else "", notes=notes)

@@ -211,3 +211,12 @@ def test_english_drafts_get_english_dates():
 
     assert _in_script("It was held on 9月25th, 2023 [1].", "en") == "It was held on September 25, 2023 [1]."
     assert _in_script("于9月25日举办", "zh-Hans") == "于9月25日举办"
+
+
+def test_the_question_restated_around_a_figure_may_stand_elsewhere_in_the_passage():
+    passage = "第三届长三角科技成果对接会在嘉兴举行\n据介绍，本次活动共签约项目32个，签约金额41.5亿元。"
+    question = "第三届长三角科技成果对接会一共签约了多少个项目？"
+    assert verify("第三届长三角科技成果对接会共签约项目32个", [passage], question) == []
+    # a word the question does not use must still stand in the figure's own sentence
+    assert verify("共签约人才引进协议32个", [passage], question) != []
+    assert verify("花了41.5亿元的宣传费", ["本次活动签约金额41.5亿元。"], "花了多少宣传费？") != []

@@ -94,6 +94,36 @@ def test_not_found_and_empty_drafts_decline():
     assert ground("[1]", ev, items).declined
 
 
+def test_a_share_or_amount_does_not_answer_a_count():
+    ev, items = _evidence("合肥对接会签约了几个项目？")
+    n = next(sn.number for sn in items if "3.5亿元" in sn.text)
+    d = ground(f"签约金额达3.5亿元[{n}]", ev, items)
+    assert d.declined and "how many" in d.notes[-1]
+    assert not ground(f"现场共签约12个项目[{n}]", ev, items).declined
+
+
+def _follow_up(question: str, previous: str):
+    hits = [_hit(HEFEI, "hef", 0, "合肥对接会举行"), _hit(NANJING, "nj", 1, "南京技术交易会开幕")]
+    texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}
+    ev = gather(analyze(question, history=[(previous, "……")]), hits, lambda d: texts[d])
+    return ev, snippets(ev)
+
+
+def test_a_follow_up_is_read_against_the_previous_question():
+    ev, items = _follow_up("签约金额呢？", "合肥对接会签了多少个项目？")
+    user = build_messages(ev, items)[-1]["content"]
+    assert "签约金额呢" in user and "Previous question: 合肥对接会签了多少个项目" in user
+    ev, items = _evidence("合肥对接会签了多少个项目？")  # a question that stands alone has no previous question
+    assert "Previous question" not in build_messages(ev, items)[-1]["content"]
+
+
+def test_an_answer_that_only_repeats_the_question_is_declined():
+    ev, items = _follow_up("那南京呢？", "合肥对接会签了多少个项目？")
+    assert ground("南京[1]", ev, items).declined
+    ev, items = _evidence("合肥对接会在哪里举行？")
+    assert not ground("滨湖国际会展中心[1]", ev, items).declined
+
+
 def test_english_answer_keeps_the_chinese_figure_and_is_verified():
     ev, items = _evidence("How much money was signed at the Nanjing technology fair?")
     n = next(sn.number for sn in items if "2.4亿元" in sn.text)
