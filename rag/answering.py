@@ -1002,6 +1002,42 @@ def compose(q: Question, span: Span) -> str:
     return _render(body, q.language)
 
 
+# ---------------------------------------------------------------- the asked quantity
+
+_COUNT_CLASSIFIERS = set("个项家位名人件所支次台座条篇部批场届株只")
+_CITES = re.compile(r"\[\d+\]")
+_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*([%％‰]|[万亿千百]*元|.?)")
+
+
+def asked_quantity(q: Any) -> str:
+    """What kind of figure a Chinese number question asks for: "count" (几项, 多少家), "money" (多少亿元) or ""."""
+    if q.kind != "number" or q.language == "en":
+        return ""
+    if q.classifier in _COUNT_CLASSIFIERS:
+        return "count"
+    if q.classifier in ("亿", "万", "元") or re.search(r"多少[万亿千百]*元|多少钱", q.simplified or ""):
+        return "money"
+    return ""
+
+
+def wrong_quantity(q: Any, body: str) -> str:
+    """The kind of figure asked when the answer gives only another kind (52% or 3亿元 for 几项, 7.6% for 多少亿元),
+    or no figure at all; "" when the answer may be the asked quantity."""
+    asked = asked_quantity(q)
+    if not asked:
+        return ""
+    from rag.llm import normalize_numbers
+
+    units = _FIGURE.findall(normalize_numbers(to_simplified(_CITES.sub("", body))))
+    if not units:
+        return asked
+    share = [u for u in units if u and u in "%％‰"]
+    money = [u for u in units if u.endswith("元")]
+    if len(share) == len(units) or (asked == "count" and len(share) + len(money) == len(units)):
+        return asked
+    return ""
+
+
 def answer_extractive(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
                       qvec: np.ndarray | None = None, ev: Evidence | None = None,
                       min_score: float = 0.0) -> tuple[Answer, Extraction]:

@@ -162,13 +162,13 @@ def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
     tags ns/nt/nr, and the CC-CEDICT place names among its words, minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
     English questions: the words that spell a CC-CEDICT place name in pinyin ("Shenzhen" -> 深圳), as
-    `place:深圳|…` (any of the places spelled so); other English names only rank (their Chinese spelling is uncertain)."""
+    `place:深圳|…|shenzhen` (any of the places spelled so, or a word of the document spelled so); other English names only rank (their Chinese spelling is uncertain)."""
     out: list[str] = []
     if q.language == "en":
         spelled = _places_by_pinyin()
         for name in pinyin_names(q.standalone):
-            if name in spelled:
-                out.append("place:" + "|".join(spelled[name]))
+            if name in spelled:  # the places spelled so, or any word of the document spelled so (苏颂 for Susong)
+                out.append("place:" + "|".join([*spelled[name], name]))
     else:
         simp = q.simplified or to_simplified(q.standalone)
         for m in _QUOTED.finditer(simp):  # a quoted name; its parts when spaces or dots split it (筑梦前海 益企向未来)
@@ -192,7 +192,7 @@ def names_entity(entity: str, doc_simp: str) -> bool:
     if entity.startswith("py:"):
         return name_coverage([entity[3:]], doc_simp) >= 1.0
     if entity.startswith("place:"):
-        return any(p in doc_simp for p in entity[6:].split("|"))
+        return any(name_coverage([p], doc_simp) >= 1.0 if p.isascii() else p in doc_simp for p in entity[6:].split("|"))
     if entity in doc_simp:
         return True
     bare = _PLACE_SUFFIX.sub("", entity)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from rag.answering import wrong_quantity
 from rag.evidence import Evidence, Snippet, snippets
 from rag.llm import LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, cited_numbers, normalize_numbers, tidy_citations, verify
 from rag.records import Answer, Citation
@@ -128,9 +129,11 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.declined = True
         d.notes.append("The LLM answer only repeats words of the question.")
         return d
-    if _share_for_count(ev.question, body):
+    asked = wrong_quantity(ev.question, body)
+    if asked:
         d.declined = True
-        d.notes.append(f"The LLM answer gives a share or an amount; the question asks how many {ev.question.classifier}.")
+        d.notes.append("The LLM answer gives no " + ("count" if asked == "count" else "amount of money")
+                       + ", which the question asks for.")
         return d
     role = _role_missing(ev.question, by_number[ok[0]].text)
     if role:
@@ -155,18 +158,6 @@ def _only_repeats(body: str, q: Any) -> bool:
     said = to_simplified(" ".join([q.normalized, q.standalone, q.previous])).lower()
     chars = [c for c in to_simplified(body).lower() if c.isalnum()]
     return bool(chars) and all(c in said for c in chars)
-
-
-_COUNT_CLASSIFIERS = set("个项家位名人件所支次台座条篇部批场届株只")
-
-
-def _share_for_count(q: Any, body: str) -> bool:
-    """A count question (几项, 多少家) answered only with a share or an amount (52%, 3亿元): another quantity."""
-    if q.kind != "number" or q.language == "en" or q.classifier not in _COUNT_CLASSIFIERS:
-        return False
-    ans = normalize_numbers(to_simplified(body))
-    figures = re.findall(r"\d+(?:\.\d+)?\s*([%％‰]|[万亿千百]*元|.?)", ans)
-    return bool(figures) and all(u and (u in "%％‰" or u.endswith("元")) for u in figures)
 
 
 def _role_missing(q: Any, snippet: str) -> str:

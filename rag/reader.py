@@ -5,7 +5,9 @@
 
 - `extractive` (fast, no model): the typed-span answerer of `rag.answering` over the entity-consistent passages.
 - `llm`: the extractive answer is yielded first as a preliminary Answer (`final=False`), then the grounded LLM reader
-  streams its draft and yields the final Answer. An LLM that cannot be loaded leaves the extractive answer, with a note.
+  streams its draft and yields the final Answer; a draft that fails the grounding check is declined (falling back to
+  the extractive answer instead was measured: on 60 dev questions +1 answered right, 2 more unanswerables answered).
+  An LLM that cannot be loaded leaves the extractive answer, with a note.
 - `auto` (the default): `llm` when a model can run here (`rag.llm.available`), else `extractive`.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from rag.answering import answer_extractive, not_found_text
+from rag.answering import answer_extractive, not_found_text, wrong_quantity
 from rag.evidence import Evidence
 from rag.records import Answer
 from rag.settings import Settings
@@ -41,6 +43,10 @@ class ExtractiveReader:
         q = ev.question
         ans, _ = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, ev=ev,
                                    min_score=self.settings.answerable_threshold)
+        asked = wrong_quantity(q, ans.text) if ans.found else ""
+        if asked:  # 增长7.6% is no answer to 多少亿元, 52% none to 几项
+            ans = dataclasses.replace(ans, text=not_found_text(q), found=False, citations=[], related=ans.citations,
+                                      notes=[*ans.notes, f"Not found: the best span is not the {asked} asked for."])
         if not ans.found and not ans.related:
             from rag.answering import related_citations
 

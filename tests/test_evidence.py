@@ -29,7 +29,7 @@ def test_key_entities_are_places_organisations_quoted_names_and_codes():
     assert "城市" not in key_entities(analyze("这场活动是在哪座城市举行的？"))  # a generic place word names no place
     assert "苏颂杯" in key_entities(analyze("“苏颂杯”大赛设了几个分赛区？"))
     assert "D6159" in key_entities(analyze("D6159次列车几点出发？"))
-    assert key_entities(analyze("How many projects were signed in Hefei?")) == ["place:合肥"]  # a place CC-CEDICT spells
+    assert key_entities(analyze("How many projects were signed in Hefei?")) == ["place:合肥|hefei"]  # CC-CEDICT spells it
     assert key_entities(analyze("What did Chang Qing say?")) == []  # other English names only rank
 
 
@@ -38,6 +38,10 @@ def test_names_entity_accepts_suffixless_places_and_abbreviations_only():
     assert names_entity("中国科大", "中国科学技术大学潘建伟团队")
     assert not names_entity("合肥", XINING)
     assert not names_entity("中国科大", "中国农业大学科技园")
+    susong = key_entities(analyze("What is the prize money of the Susong Cup in Xiamen?"))
+    assert any(e.startswith("place:宿松") for e in susong)  # the county CC-CEDICT spells so ...
+    assert all(names_entity(e, "厦门“苏颂杯”未来产业技术创新赛奖金总额1550万元") for e in susong)  # ... or a homophone
+    assert not names_entity("place:合肥|hefei", XINING)
 
 
 def test_a_question_about_hefei_never_reads_the_xining_article():

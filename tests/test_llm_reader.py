@@ -98,8 +98,12 @@ def test_a_share_or_amount_does_not_answer_a_count():
     ev, items = _evidence("合肥对接会签约了几个项目？")
     n = next(sn.number for sn in items if "3.5亿元" in sn.text)
     d = ground(f"签约金额达3.5亿元[{n}]", ev, items)
-    assert d.declined and "how many" in d.notes[-1]
+    assert d.declined and "no count" in d.notes[-1]
     assert not ground(f"现场共签约12个项目[{n}]", ev, items).declined
+    assert ground(f"吸引了企业参加[{n}]", ev, items).declined  # no figure at all
+    ev, items = _evidence("合肥对接会签约金额是多少亿元？")
+    n = next(sn.number for sn in items if "3.5亿元" in sn.text)
+    assert not ground(f"签约金额达3.5亿元[{n}]", ev, items).declined
 
 
 def _follow_up(question: str, previous: str):
