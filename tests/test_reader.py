@@ -54,6 +54,19 @@ def test_a_place_no_document_names_is_not_found():
     assert not ans.found and ans.related
 
 
+def test_an_answer_of_another_quantity_is_not_found():
+    from rag.answering import wrong_quantity
+
+    q = analyze("合肥对接会签约了几个项目？")
+    assert wrong_quantity(q, "签约金额达3.5亿元 [1]") == "count" and wrong_quantity(q, "同比增长12% [1]") == "count"
+    assert wrong_quantity(q, "现场共签约12个项目 [1]") == ""
+    money = analyze("合肥对接会签约金额是多少亿元？")
+    assert wrong_quantity(money, "同比增长7.6%") == "money" and wrong_quantity(money, "签约金额达3.5亿元") == ""
+    assert wrong_quantity(analyze("How many projects were signed?"), "12%") == ""  # English: not judged this way
+    ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
+    assert ans.found == ("家" in ans.text)  # whatever the span, a count question never gets a bare share
+
+
 def test_llm_mode_yields_a_preliminary_answer_then_the_grounded_one():
     ev = _evidence("合肥对接会签了多少个项目？")
     reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
