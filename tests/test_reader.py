@@ -77,6 +77,20 @@ def test_llm_mode_yields_a_preliminary_answer_then_the_grounded_one():
     assert out.index(answers[0]) < out.index(answers[-1])
 
 
+def test_yes_no_questions_are_read_by_the_extractive_reader_in_llm_mode():
+    asked = []
+
+    def get_llm():
+        asked.append(1)
+        return Scripted("是[1]"), None
+
+    ev = _evidence("合肥对接会是由合肥市科技局主办的吗？")
+    pieces = list(read_stream(ev, "llm", ExtractiveReader(None, Settings(answerable_threshold=0.0)), get_llm))
+    final = pieces[-1]
+    assert isinstance(final, Answer) and final.final and final.mode == "extractive" and not asked
+    assert any("extractive reader" in n for n in final.notes)
+
+
 def test_llm_unavailable_leaves_the_extractive_answer_with_a_note():
     ev = _evidence("合肥对接会签了多少个项目？")
     reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
