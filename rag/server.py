@@ -27,10 +27,10 @@ def create_app(assistant: Any, settings: Settings, auth: list[tuple[str, str]] |
     import gradio as gr
 
     from rag import openai_api
-    from ui.app import build_app, page_options, queue
+    from ui.app import build_app, enable_queue, page_options
 
     blocks = build_app(assistant, settings)
-    queue(blocks, settings)
+    enable_queue(blocks, settings)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.mount(API_PATH, openai_api.create_app(assistant, settings, answer_modes(settings), users=auth))
     return gr.mount_gradio_app(app, blocks, path="/", **page_options(settings, auth))

@@ -1099,7 +1099,7 @@ def page_options(settings: Settings, auth: list[tuple[str, str]] | None = None) 
                 auth_message=f"{tr('zh', 'title')} / {tr('en', 'title')}" if auth else None)
 
 
-def queue(app: gr.Blocks, settings: Settings) -> gr.Blocks:
+def enable_queue(app: gr.Blocks, settings: Settings) -> gr.Blocks:
     """Gradio's queue with the settings' concurrency limit. Gradio recomputes a pandas summary of up to 10,000 past
     events after every request unless told otherwise: here once per 1,000 (bench/bench_serve.py, 800 requests: server
     CPU 32 ms per answer with the default, 23 ms with this)."""
@@ -1110,7 +1110,7 @@ def queue(app: gr.Blocks, settings: Settings) -> gr.Blocks:
 def start(app: gr.Blocks, settings: Settings, host: str | None = None, port: int | None = None,
           auth: list[tuple[str, str]] | None = None, block: bool = True) -> str:
     """Queue (concurrency limit from settings) and serve `app`; returns the local URL (when block=False)."""
-    queue(app, settings)
+    enable_queue(app, settings)
     _, url, _ = app.launch(server_name=host or settings.host, server_port=port or settings.port, quiet=not block,
                            prevent_thread_lock=not block, **page_options(settings, auth))
     return url
