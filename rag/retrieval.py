@@ -204,10 +204,22 @@ class Retriever:
                     rank += 1
                     out.dense[row] = (float(s), rank)
         if mode in ("lexical", "hybrid") and len(index.lexical):
-            scores, out.lexical_upper = index.lexical.scores(question)
+            scores, out.lexical_upper = index.lexical.scores(self._lexical_query(question))
             for rank, (row, s) in enumerate(_top_k(scores, n, allowed), 1):
                 out.lexical[row] = (s, rank)
         return out
+
+    def _lexical_query(self, question: str) -> str | list[str]:
+        """What BM25 scores: the question itself, or for a question without Han characters (English over Chinese
+        text) the Chinese glosses of its words, when CC-CEDICT has any (literal English words match almost nothing)."""
+        if han_count(question) or self.settings.cross_lingual_glosses <= 0:
+            return question
+        from rag.lexical import tokenize_query
+        from rag.question import english_glosses
+
+        groups = english_glosses(question) + english_glosses(question, capitalized=True)
+        glosses = [w for g in groups for w in g[: self.settings.cross_lingual_glosses]]
+        return tokenize_query(question) + glosses if glosses else question
 
     def retrieve(self, question: str, top_k: int | None = None, filters: Filters | None = None,
                  mode: str = "hybrid") -> list[Hit]:

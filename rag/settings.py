@@ -42,6 +42,9 @@ class Settings:
     rrf_k: int = 60
     fusion: str = "convex"  # "convex" (normalised scores, see rag/retrieval.py) | "rrf" (weighted reciprocal rank)
     cross_lingual_fusion: str = "rrf"  # fusion for questions without Han characters (English over Chinese text)
+    # BM25 for such questions scores the first N CC-CEDICT glosses of each English word (dictionary query translation;
+    # dev_news English questions: gold document first 68.6% -> 88.6% of the time, in the top 5 91.4% -> 100%)
+    cross_lingual_glosses: int = 3
     dense_weight: float = 1.0
     lexical_weight: float = 1.0  # with the convex fusion's confidence scaling, 0.8-2.5 all tie on the dev sets (C)
     ann_threshold: int = 200_000  # above this many chunks FAISS switches to an approximate (HNSW) index

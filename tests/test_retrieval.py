@@ -226,3 +226,16 @@ def test_english_question_prefers_passages_spelling_its_names(tmp_path):
     assert hits[0].score < 0.2 and r.retrieve("西安高新区研发投入占比", top_k=1)[0].score > 0.5
     convex = Retriever(index, HashEmbedder(), dataclasses.replace(s, cross_lingual_fusion="convex"))
     assert convex.retrieve(q, top_k=1)[0].score > 0.5
+
+
+def test_english_questions_reach_chinese_text_through_dictionary_glosses(small):
+    """BM25 over literal English words scores nothing in Chinese text; over the words' CC-CEDICT glosses it finds
+    the passage (a fake, meaningless embedder, so the lexical side alone decides)."""
+    q = "How many project cooperation agreements were signed?"
+    assert small._lexical_query("西宁对接会签了多少个项目？") == "西宁对接会签了多少个项目？"
+    tokens = small._lexical_query(q)
+    assert isinstance(tokens, list) and "项目" in tokens
+    hits = small.retrieve(q, top_k=1, mode="lexical")
+    assert hits and "59个项目合作协议" in hits[0].chunk.text
+    off = Retriever(small.index, small.embedder, dataclasses.replace(small.settings, cross_lingual_glosses=0))
+    assert not off.retrieve(q, top_k=1, mode="lexical")  # without the glosses, nothing matches
