@@ -14,7 +14,8 @@ Fusion (`settings.fusion`):
 - "rrf": weighted reciprocal rank fusion, `dense_weight / (rrf_k + rank_d) + lexical_weight / (rrf_k + rank_l)`.
 
 Questions without Han characters (English over Chinese text) are fused by `settings.cross_lingual_fusion` (rrf):
-their BM25 scores come from pinyin names and stray English words, whose size says little, so only ranks count.
+their BM25 scores come from pinyin names, stray English words and the CC-CEDICT glosses of the English words
+(`settings.cross_lingual_glosses` per word), whose size says little, so only ranks count.
 With all 19,975 news articles as distractors, dev_qa hybrid R@1 was 0.944 with convex for every question (the English
 d09 lost) and 1.000 with rrf; on the Chinese DRCD/CMRC sets convex stays far ahead (table above).
 
