@@ -1005,7 +1005,6 @@ def compose(q: Question, span: Span) -> str:
 # ---------------------------------------------------------------- the asked quantity
 
 _COUNT_CLASSIFIERS = set("个项家位名人件所支次台座条篇部批场届株只")
-_CITES = re.compile(r"\[\d+\]")
 _FIGURE = re.compile(r"\d+(?:\.\d+)?\s*([%％‰]|[万亿千百]*元|.?)")
 
 
@@ -1026,9 +1025,9 @@ def wrong_quantity(q: Any, body: str) -> str:
     asked = asked_quantity(q)
     if not asked:
         return ""
-    from rag.llm import normalize_numbers
+    from rag.llm import _CITE_RE, normalize_numbers
 
-    units = _FIGURE.findall(normalize_numbers(to_simplified(_CITES.sub("", body))))
+    units = _FIGURE.findall(normalize_numbers(to_simplified(_CITE_RE.sub("", body))))
     if not units:
         return asked
     share = [u for u in units if u and u in "%％‰"]

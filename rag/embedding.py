@@ -135,7 +135,7 @@ class Embedder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim: int = int(get_dim())
         self._batcher = _QueryBatcher(self._encode_small, MAX_QUERY_BATCH)
-        self._traced: Any = None  # None: not tried yet; False: eager; else the traced transformer
+        self._traced: Any = None  # None: not tried yet; False: eager; else the traced model
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_id!r}, dim={self.dim})"
@@ -179,7 +179,7 @@ class Embedder:
                 torch.set_num_threads(before)
 
     def _traced_encoder(self) -> Any:
-        """The transformer as a TorchScript trace (made once, on the first question), or None where the model cannot
+        """The whole model as a TorchScript trace (made once, on the first question), or None where the model cannot
         be traced or the trace disagrees with the model. Eager PyTorch takes the GIL back between every operation, so
         a question's forward pass starves while other threads run Python (measured: 48 ms alone, 4.4 s beside two
         busy Python threads); the trace runs the whole pass without the GIL (39 ms alone, 85 ms beside them)."""

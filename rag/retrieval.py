@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Sequence
@@ -165,6 +166,15 @@ def fuse(c: _Candidates, settings: Settings) -> list[tuple[int, float]]:
     return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
 
 
+@lru_cache(maxsize=1024)
+def _gloss_groups(question: str) -> tuple[tuple[str, ...], ...]:
+    """CC-CEDICT glosses of an English question's words (asked words, then capitalised ones), once per question:
+    BM25 scores them and the name rerank counts them."""
+    from rag.question import english_glosses
+
+    return tuple(tuple(g) for g in english_glosses(question) + english_glosses(question, capitalized=True))
+
+
 class Retriever:
     """Ranked passages for a question from an Index (rag.store), in hybrid, dense or lexical mode."""
 
@@ -216,10 +226,8 @@ class Retriever:
         if han_count(question) or self.settings.cross_lingual_glosses <= 0:
             return question
         from rag.lexical import tokenize_query
-        from rag.question import english_glosses
 
-        groups = english_glosses(question) + english_glosses(question, capitalized=True)
-        glosses = [w for g in groups for w in g[: self.settings.cross_lingual_glosses]]
+        glosses = [w for g in _gloss_groups(question) for w in g[: self.settings.cross_lingual_glosses]]
         return tokenize_query(question) + glosses if glosses else question
 
     def retrieve(self, question: str, top_k: int | None = None, filters: Filters | None = None,
@@ -265,12 +273,12 @@ class Retriever:
         """The first NAME_RERANK candidates reordered by how many of `names` their title + text spell, then by the share
         of the question's other words whose dictionary glosses they contain (held -> 举行); ties keep the fused order.
         Each name spelled adds the head's score range, the glosses at most half of it, so scores still fall with rank."""
-        from rag.question import english_glosses, gloss_coverage
+        from rag.question import gloss_coverage
 
         head = ranked[:NAME_RERANK]
         if not head:
             return ranked
-        groups = english_glosses(question) + english_glosses(question, capitalized=True)
+        groups = _gloss_groups(question)
         chunks = self.index.chunks
         step = head[0][1] - head[-1][1] + 1e-6
         scored = []
