@@ -947,6 +947,10 @@ _CREDIT_WORD = re.compile(r"点评人|點評人|图源|圖源|图片来源|圖�
 _ADDRESS = re.compile(r"地址\s*[:：]|赞和在看|點讚和在看|点个在看")
 
 
+# a piece that ends in a credit field (`…策划制作审核丨宋爽`): what follows it in the same sentence is that field
+_CREDIT_FIELD_END = re.compile(f"(?:{_CREDIT_WORDS})\\s*[丨｜|:：]\\s*[^，。,；;！？!?\\s]{{1,8}}$")
+
+
 def _credit_piece(s: str) -> bool:
     """A short credit or caption (`扬子晚报/紫牛新闻记者`, `图源：…官方微博`, `编辑丨贺冰`): no sentence end, a credit word."""
     return (len(s) <= 40 and s[-1:] not in "。！？!?”" and "，" not in s.lstrip("，,")
@@ -984,10 +988,14 @@ def content_sentences(text: str) -> list[str]:
     for a, b in split_sentences(text):
         if _URL_END.search(text, a, b):
             continue  # a link's anchor text (a headline before its URL), not article text
+        in_credit = False  # after a credit (`审核丨宋爽`) in this sentence: its comma-less, unended pieces are its field
         for piece in _WS_RUN.split(text[a:b]):
             if not piece:
                 continue
             ended = piece.endswith(("。", "”", "」", "；"))
+            if in_credit and not ended and len(piece) <= 40 and not re.search(r"[，,；;]", piece):
+                continue  # the credited person's affiliation or title (中国疾病预防控制中心营养与健康所 副研究员)
+            in_credit = bool(_CREDIT_FIELD_END.search(piece)) and not ended
             if _LIST_LABEL.search(piece):
                 in_list = True
                 continue

@@ -412,3 +412,12 @@ def test_a_related_link_label_marks_a_link_not_a_sentence():
     assert content_sentences("相关链接：《关于推进科技成果转化若干政策措施的通知》政策解读") == []
     assert content_sentences("链接：本市举行科技成果转化对接会并签约一批重点项目") == []
     assert content_sentences("对接会链接了高校与企业的需求，签约一批重点项目。") != []
+
+
+def test_a_credited_persons_affiliation_is_part_of_the_credit():
+    text = ("长期饮酒会抑制骨细胞活动，减少成骨细胞增殖和活性，降低骨组织的形成速度，导致骨量丢失。"
+            "策划制作审核丨宋爽 中国疾病预防控制中心营养与健康所 副研究员责编丨岳艺淞")
+    assert content_sentences(text) == ["长期饮酒会抑制骨细胞活动，减少成骨细胞增殖和活性，降低骨组织的形成速度，导致骨量丢失。"]
+    # a sentence after a credit is still content
+    later = "编辑：张三 国务院新闻办公室今天上午举行发布会，介绍今年上半年国民经济运行情况。"
+    assert content_sentences(later) == ["国务院新闻办公室今天上午举行发布会，介绍今年上半年国民经济运行情况。"]
