@@ -320,6 +320,7 @@ _CITE_RE = re.compile(r"[\[【]\s*\d+(?:\s*[,，、]\s*\d+)*\s*[\]】]")
 # measure words and units that may follow a number (a count's "thing counted" starts with one of these)
 _CLASSIFIERS = set("个家项名位场次支条件所座人届批份种类轮期张台套辆艘架篇本部门只头户间栋处层级倍岁元亩吨米克秒天周年月日号")
 _TIME_UNITS = set("年月日号")  # dates: checked as values and as month-day pairs, not as "the thing counted"
+_COUNT_WORDS = _CLASSIFIERS - set("倍岁元亩吨米克秒天周年月日号")  # measure words of a count (个, 份, 项), not units
 _MAGNITUDE = {"万亿": 1e12, "千万": 1e7, "百万": 1e6, "亿": 1e8, "万": 1e4, "千": 1e3, "百": 1e2,
               "billion": 1e9, "million": 1e6, "thousand": 1e3}
 _CN_NUMERAL_RE = re.compile(r"(第)?([零〇一二两三四五六七八九十百千]+)(?=(?:第)?[万亿]?[" + "".join(sorted(_CLASSIFIERS)) + "])"
@@ -510,25 +511,33 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
 
     for n in _numbers(answer):
         timed = n.unit in _TIME_UNITS
-        found = [(text, sent) for text, sent, hs in sentences for h in hs
+        found = [(text, sent, h) for text, sent, hs in sentences for h in hs
                  if _same(h.value, n.value) and (h.percent or not n.percent)
                  and (not n.unit or timed or h.unit == n.unit)]
+        start, end = _clause(answer, n.start)
+        if not found and n.unit in _COUNT_WORDS:  # another measure word for the same counted thing (55份协议, 55个协议)
+            thing = next(iter(_words_after(answer, n.start + len(n.raw), end)), "")
+            found = [(text, sent, h) for text, sent, hs in sentences for h in hs
+                     if thing and _same(h.value, n.value) and h.unit in _COUNT_WORDS
+                     and sent[h.start + len(h.raw):].startswith(thing)]
         if not found:
             bad.append(n.raw)
             continue
         if timed:
             continue
         # the number must also be about the same things as in the passage sentence(s) that hold it
-        start, end = _clause(answer, n.start)
-        context = "".join(sent for _, sent in found)
+        context = "".join(sent for _, sent, _ in found)
+        near = "".join(sent[h.start + len(h.raw):h.start + len(h.raw) + 8] for _, sent, h in found)  # what it counts there
+        # a word of the question restated after the figure stands in the passages, or shares a character with what
+        # the passage counts right there (613名旅客乘坐 for 613名乘客)
         after = [w for w in _words_after(answer, n.start + len(n.raw), end)
-                 if w not in context and not (w in restated and w in source)]
+                 if w not in context and not (w in restated and (w in source or any(c in near for c in w)))]
         if after:
             bad.append(f"{n.raw}（{'、'.join(after)}）")
             continue
         nouns = _nouns(answer[start:end])
         if len(nouns) < 2:  # too little said around it: the passage holding it must be about the question
-            nouns, context = list(dict.fromkeys(nouns + question_nouns)), "".join(text for text, _ in found)
+            nouns, context = list(dict.fromkeys(nouns + question_nouns)), "".join(text for text, _, _ in found)
         # the question's own words restated around the figure (the event's name) may stand anywhere in the passage
         missing = [w for w in nouns if w not in context and not (w in restated and w in source)]
         if len(nouns) >= 2 and 2 * len(missing) > len(nouns):
@@ -547,6 +556,27 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
         if re.sub(r"[^a-z]", "", name.lower()) not in pinyin_source:
             bad.append(name)
     return list(dict.fromkeys(bad))
+
+
+def as_cited(answer_text: str, passage: str) -> str:
+    """`answer_text` with each count written with the passage's measure word where the model changed it for the same
+    counted thing (共签下55份合作协议 -> 共签下55个合作协议 when the passage says 55个合作协议)."""
+    text = to_simplified(passage)
+    held = _numbers(normalize_numbers(text))
+    orig, answer_text = answer_text, normalize_numbers(answer_text)  # offsets below are into the normalised answer
+    out, last = [], 0
+    for n in _numbers(answer_text):
+        if n.unit not in _COUNT_WORDS:
+            continue
+        after = answer_text[n.start + len(n.raw):]
+        for h in held:
+            if (_same(h.value, n.value) and h.unit in _COUNT_WORDS and h.unit != n.unit
+                    and after[:2] and normalize_numbers(text)[h.start + len(h.raw):].startswith(after[:2])):
+                cut = n.start + len(n.raw) - 1
+                out.append(answer_text[last:cut] + h.unit)
+                last = cut + 1
+                break
+    return "".join(out) + answer_text[last:] if out else orig
 
 
 # --------------------------------------------------------------------------------------------------------------------

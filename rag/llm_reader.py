@@ -19,7 +19,8 @@ from typing import Any
 
 from rag.answering import wrong_quantity
 from rag.evidence import Evidence, Snippet, snippets
-from rag.llm import LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, cited_numbers, normalize_numbers, tidy_citations, verify
+from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, normalize_numbers,
+                     tidy_citations, verify)
 from rag.records import Answer, Citation
 from rag.script import to_simplified
 
@@ -146,18 +147,21 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.notes.append(f"The LLM answer gives no figure of {miss}, which the question asks for.")
         return d
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
+    body = as_cited(body, by_number[d.cited[0]].text)
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")
     return d
 
 
 def _only_repeats(body: str, q: Any) -> bool:
-    """The answer adds nothing to the question (全球 for 全球呢？, 2030年 for 那2030年呢？): every word character of it
-    stands in the question or in the previous one it follows up. (A yes/no answer may well repeat the question.)"""
+    """The answer adds nothing to the question (全球 for 全球呢？, 2030年 for 那2030年呢？): its word characters stand,
+    in a row, in the question or in the previous one it follows up (天津银行 answers 天津首单…由哪家银行). (A yes/no
+    answer may well repeat the question.)"""
     if q.kind == "yesno":
         return False
-    said = to_simplified(" ".join([q.normalized, q.standalone, q.previous])).lower()
-    chars = [c for c in to_simplified(body).lower() if c.isalnum()]
-    return bool(chars) and all(c in said for c in chars)
+    def plain(t: str) -> str:
+        return "".join(c for c in to_simplified(t).lower() if c.isalnum())
+    chars = plain(body)
+    return bool(chars) and any(chars in plain(t) for t in (q.normalized, q.standalone, q.previous) if t)
 
 
 def _role_missing(q: Any, snippet: str) -> str:
@@ -179,6 +183,8 @@ def _uncounted(q: Any, body: str, snippet: str) -> str:
     figures = set(re.findall(r"\d+(?:\.\d+)?", ans))
     if not figures or re.search(r"[元%％]", ans):  # an amount or a share: no counted thing to name
         return ""
+    if q.classifier and q.classifier != "个" and re.search(r"\d[万亿]?" + re.escape(q.classifier), ans):
+        return ""  # counted with the question's own measure word (52.6万户 for 多少户人家): the thing asked for
     for clause in re.split(r"[，,；;。！？!?]", normalize_numbers(simp)):
         if any(f in re.findall(r"\d+(?:\.\d+)?", clause) for f in figures):
             if q.counted in clause or q.counted[-2:] in clause or q.counted in ans:

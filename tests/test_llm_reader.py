@@ -128,6 +128,29 @@ def test_an_answer_that_only_repeats_the_question_is_declined():
     assert not ground("滨湖国际会展中心[1]", ev, items).declined
 
 
+def test_a_name_joining_two_words_of_the_question_is_an_answer():
+    """合肥市科技局 stands in 合肥市的…由哪个科技局主办 only as two separate words: it is not a repetition."""
+    ev, items = _evidence("合肥市的对接会由哪个科技局主办？")
+    n = next(sn.number for sn in items if "合肥市科技局" in sn.text)
+    assert not ground(f"合肥市科技局[{n}]", ev, items).declined
+    assert ground(f"科技局[{n}]", ev, items).declined
+
+
+def test_a_count_with_another_measure_word_is_cited_as_the_evidence_writes_it():
+    ev, items = _evidence("合肥对接会上发布了多少个科技成果？")
+    n = next(sn.number for sn in items if "50项" in sn.text)
+    d = ground(f"发布了50个科技成果[{n}]", ev, items)
+    assert not d.declined and "50项科技成果" in d.text, d
+    assert ground(f"发布了50个专利[{n}]", ev, items).declined  # another counted thing: unsupported
+
+
+def test_the_questions_word_for_what_is_counted_may_replace_the_evidences_near_synonym():
+    ev, items = _evidence("南京技术交易会有多少家高校参会？")
+    n = next(sn.number for sn in items if "86家" in sn.text)
+    assert not ground(f"86家高校参会[{n}]", ev, items).declined  # 参会 restated, shares 参 with 参加
+    assert ground(f"86家医院参会[{n}]", ev, items).declined  # 医院 is neither in the question nor the evidence
+
+
 def test_english_answer_keeps_the_chinese_figure_and_is_verified():
     ev, items = _evidence("How much money was signed at the Nanjing technology fair?")
     n = next(sn.number for sn in items if "2.4亿元" in sn.text)
