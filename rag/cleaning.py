@@ -546,7 +546,9 @@ _DISCLAIMER_WEAK = re.compile(
 _PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|400[-\s]?\d{3,4}[-\s]?\d{3,4}|0\d{2,3}[-－]\d{7,8})(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")  # ASCII: `母校@中国美术学院` is a mention
 _QR = re.compile(r"扫一扫|掃一掃|二维码|二維碼|长按|長按|公众号|公眾號|扫码|掃碼|识别图中|識別圖中")
-_CONTACT_FIELD = re.compile(r"(?:微信|手机|手機|电话|電話|热线|熱線|QQ|邮箱|郵箱|E-?mail|传真|傳真|联系人|聯繫人|聯系人)\s*(?:号)?\s*[:：/]", re.I)
+# a contact label and its colon, a short note in brackets allowed between them (热线(24小时)：)
+_CONTACT_FIELD = re.compile(r"(?:微信|手机|手機|电话|電話|热线|熱線|QQ|邮箱|郵箱|E-?mail|传真|傳真|联系人|聯繫人|聯系人)\s*(?:号)?"
+                            r"\s*(?:[(（][^)）]{1,8}[)）])?\s*[:：/]", re.I)
 _CONTACT_WORD = re.compile(r"微信|手机|手機|电话|電話|热线|熱線|联系人|聯繫人|聯系人|客服|咨询|諮詢|加微")
 _NAV_WORDS = re.compile(
     r"热点|熱點|资讯|資訊|排行|24小时|24小時|推荐|推薦|相关|相關|阅读|閱讀|上一篇|下一篇|返回|更多|热门|熱門|精彩|专题|專題|"

@@ -421,3 +421,11 @@ def test_a_credited_persons_affiliation_is_part_of_the_credit():
     # a sentence after a credit is still content
     later = "编辑：张三 国务院新闻办公室今天上午举行发布会，介绍今年上半年国民经济运行情况。"
     assert content_sentences(later) == ["国务院新闻办公室今天上午举行发布会，介绍今年上半年国民经济运行情况。"]
+
+
+def test_a_contact_label_with_a_bracketed_note_is_a_contact_field():
+    """热线(24小时)： is a contact field like 热线：; the real sentence before it stays a sentence."""
+    body = "近期当地持续普降暴雨，多地出现道路受损和山体滑坡，请在当地的中国公民密切关注天气变化。"
+    text = body + "外交部全球领事保护与服务应急热线(24小时)：+86-10-12308"
+    assert content_sentences(text) == [body]
+    assert content_sentences("外交部全球领事保护与服务应急热线（24小时）：+86-10-12308") == []
