@@ -558,10 +558,18 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
     return list(dict.fromkeys(bad))
 
 
+_CN_CLOCK_RE = re.compile(r"(\d{1,2})\s*[时点點]\s*(\d{1,2})\s*分")
+
+
 def as_cited(answer_text: str, passage: str) -> str:
     """`answer_text` with each count written with the passage's measure word where the model changed it for the same
-    counted thing (共签下55份合作协议 -> 共签下55个合作协议 when the passage says 55个合作协议)."""
+    counted thing (共签下55份合作协议 -> 共签下55个合作协议 when the passage says 55个合作协议), and each clock time
+    the way the passage writes it (22:30 -> 22时30分)."""
     text = to_simplified(passage)
+    clocks = {(int(h), int(mi)): m.group(0) for m in _CN_CLOCK_RE.finditer(text) for h, mi in [m.groups()]}
+    # a clock time the model wrote as 22:30 where the evidence writes 22时30分
+    answer_text = re.sub(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)",
+                         lambda m: clocks.get((int(m.group(1)), int(m.group(2))), m.group(0)), answer_text)
     held = _numbers(normalize_numbers(text))
     orig, answer_text = answer_text, normalize_numbers(answer_text)  # offsets below are into the normalised answer
     out, last = [], 0

@@ -220,3 +220,13 @@ def test_the_question_restated_around_a_figure_may_stand_elsewhere_in_the_passag
     # a word the question does not use must still stand in the figure's own sentence
     assert verify("共签约人才引进协议32个", [passage], question) != []
     assert verify("花了41.5亿元的宣传费", ["本次活动签约金额41.5亿元。"], "花了多少宣传费？") != []
+
+
+def test_figures_are_shown_as_the_evidence_writes_them():
+    from rag.llm import as_cited
+
+    passage = "列车当日16时55分从江北站始发，到达终点站时间为22时30分。现场签约了12个合作协议。"
+    assert as_cited("22:30", passage) == "22时30分"
+    assert as_cited("22:31", passage) == "22:31"  # another time: left for the grounding check to reject
+    assert as_cited("现场签约了12份合作协议", passage) == "现场签约了12个合作协议"
+    assert as_cited("12家企业", passage) == "12家企业"  # another counted thing: not rewritten
