@@ -566,11 +566,12 @@ def as_cited(answer_text: str, passage: str) -> str:
     counted thing (共签下55份合作协议 -> 共签下55个合作协议 when the passage says 55个合作协议), and each clock time
     the way the passage writes it (22:30 -> 22时30分)."""
     text = to_simplified(passage)
-    clocks = {(int(h), int(mi)): m.group(0) for m in _CN_CLOCK_RE.finditer(text) for h, mi in [m.groups()]}
+    clocks = {(int(m.group(1)), int(m.group(2))): m.group(0) for m in _CN_CLOCK_RE.finditer(text)}
     # a clock time the model wrote as 22:30 where the evidence writes 22时30分
     answer_text = re.sub(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)",
                          lambda m: clocks.get((int(m.group(1)), int(m.group(2))), m.group(0)), answer_text)
-    held = _numbers(normalize_numbers(text))
+    norm_text = normalize_numbers(text)
+    held = _numbers(norm_text)
     orig, answer_text = answer_text, normalize_numbers(answer_text)  # offsets below are into the normalised answer
     out, last = [], 0
     for n in _numbers(answer_text):
@@ -579,7 +580,7 @@ def as_cited(answer_text: str, passage: str) -> str:
         after = answer_text[n.start + len(n.raw):]
         for h in held:
             if (_same(h.value, n.value) and h.unit in _COUNT_WORDS and h.unit != n.unit
-                    and after[:2] and normalize_numbers(text)[h.start + len(h.raw):].startswith(after[:2])):
+                    and after[:2] and norm_text[h.start + len(h.raw):].startswith(after[:2])):
                 cut = n.start + len(n.raw) - 1
                 out.append(answer_text[last:cut] + h.unit)
                 last = cut + 1
