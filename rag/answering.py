@@ -30,7 +30,7 @@ from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, sp
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
-from rag.script import cn_numeral, han_count, to_simplified, to_traditional
+from rag.script import cn_numeral, han_count, measure_words, to_simplified, to_traditional
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
 SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
@@ -63,9 +63,9 @@ _PLACE_RE = re.compile(
     r"(?:在|(?<![助等由对关属终基鉴至善])于|地点[为是：:]?|位于|落户|来到|走进)(?P<place>[^，,。；;！？!?、\s“”\"]{2,28}?)"
     r"(?=举办|举行|召开|开幕|闭幕|落幕|启动|开展|进行|成立|揭牌|亮相|落地|开园|开业|隆重|盛大|成功|顺利|[，,。；;]|$)")
 _ENUM_RE = re.compile(r"[^，,。；;！？!?、：:“”\s]{2,30}(?:、[^，,。；;！？!?、：:“”\s]{2,30}){1,}")
-_COUNT_CLASSIFIERS = set("个项家名位支场届次件所座条种批户台套篇部款人")  # measure words of counted things (not 元, %, 万)
-_GENERIC_CLASSIFIERS = set("个种次")  # too generic to say what was counted
-_CLASS_CLASSIFIERS = set("家名位人所座户")  # say what kind of thing was counted (organisations, people, buildings...)
+_COUNT_CLASSIFIERS = measure_words().count  # measure words of counted things (not 元, %, 万)
+_GENERIC_CLASSIFIERS = measure_words().generic  # too generic to say what was counted
+_CLASS_CLASSIFIERS = measure_words().kind_of_thing  # say what kind of thing was counted (organisations, people...)
 _NAME_POS = {"nr", "nrfg", "nrt", "nz", "ng"}
 _BOUNDARY_CHARS = set("，,。；;！？!?：:、\n（）()“”\"《》【】")
 _NEGATION = re.compile(r"没有|未|不是|并非|无|不")
@@ -1004,14 +1004,15 @@ def compose(q: Question, span: Span) -> str:
 
 # ---------------------------------------------------------------- the asked quantity
 
-_COUNT_CLASSIFIERS = set("个项家位名人件所支次台座条篇部批场届株只")
-_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*([%％‰]|[万亿千百]*元|.?)")
 
 
 def asked_quantity(q: Any) -> str:
-    """What kind of figure a Chinese number question asks for: "count" (几项, 多少家), "money" (多少亿元) or ""."""
-    if q.kind != "number" or q.language == "en":
+    """What kind of figure a number question asks for: "count" (几项, 多少家), "money" (多少亿元; in English, a
+    question about funding, revenue, prize money...) or ""."""
+    if q.kind != "number":
         return ""
+    if q.language == "en":
+        return "money" if asks_money(q) else ""
     if q.classifier in _COUNT_CLASSIFIERS:
         return "count"
     if q.classifier in ("亿", "万", "元") or re.search(r"多少[万亿千百]*元|多少钱", q.simplified or ""):
@@ -1020,19 +1021,27 @@ def asked_quantity(q: Any) -> str:
 
 
 def wrong_quantity(q: Any, body: str) -> str:
-    """The kind of figure asked when the answer gives only another kind (52% or 3亿元 for 几项, 7.6% for 多少亿元),
-    or no figure at all; "" when the answer may be the asked quantity."""
+    """The kind of figure asked when the answer gives only another kind (52% or 3亿元 for 几项; 7.6%, 41.25公里 or 70个
+    for 多少亿元), or no figure at all; "" when the answer may be the asked quantity. (An English money question is not
+    declined for a share: "how much did revenue grow" is answered by one.)"""
     asked = asked_quantity(q)
     if not asked:
         return ""
-    from rag.llm import _CITE_RE, normalize_numbers
+    from rag.llm import _CITE_RE, figures, normalize_numbers
 
-    units = _FIGURE.findall(normalize_numbers(to_simplified(_CITE_RE.sub("", body))))
-    if not units:
+    text = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
+    nums = figures(text)
+    if not nums:
         return asked
-    share = [u for u in units if u and u in "%％‰"]
-    money = [u for u in units if u.endswith("元")]
-    if len(share) == len(units) or (asked == "count" and len(share) + len(money) == len(units)):
+    currency = measure_words().currency
+    share = [n for n in nums if n.percent]
+    money = [n for n in nums if n.unit == "元" or text[n.start + len(n.raw):].startswith(tuple(currency))]
+    # a figure of something else: a count or unit (70个, 9.7万人次) or any word right after it (41.25公里)
+    measured = [n for n in nums if n not in money and not n.percent
+                and (n.unit is not None or re.match(r"[\u4e00-\u9fff]", text[n.start + len(n.raw):]))]
+    if asked == "count" and len(share) + len(money) == len(nums):
+        return asked
+    if asked == "money" and (len(measured) == len(nums) or (q.language != "en" and len(share) == len(nums))):
         return asked
     return ""
 

@@ -596,15 +596,18 @@ _LONG_SENTENCE = 80
 _MARKERS = (_DISCLAIMER_STRONG, _DISCLAIMER_WEAK, _PHONE, _EMAIL, _QR, _CONTACT_FIELD, _CONTACT_WORD, _NAV_STRONG)
 
 
+_LABEL_CHARS = 10  # a marker's label (韩国紧急求助 in 韩国紧急求助热线：) is at most this long
+
+
 def _first_marker(s: str) -> int:
-    """Offset where boilerplate starts inside a long run-on `sentence` (the earliest marker, moved back to the start
-    of its clause)."""
+    """Offset where boilerplate starts inside a long run-on `sentence`: the earliest marker, moved back to the start
+    of its clause (or of the sentence) when only a short label stands before it, so no cut starts inside a label."""
     starts = [m.start() for m in (rx.search(s) for rx in _MARKERS) if m]
     if not starts:
         return 0
     first = min(starts)
     clause = max(s.rfind(sep, 0, first) for sep in "，,、；;：:")
-    return clause + 1 if clause >= 0 and first - clause <= 6 else first
+    return clause + 1 if first - clause - 1 <= _LABEL_CHARS else first
 
 
 def _has_content(s: str) -> bool:

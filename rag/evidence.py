@@ -26,7 +26,7 @@ import numpy as np
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, _jieba, cedict, gloss_coverage, pos_tokens
 from rag.records import Hit
-from rag.script import han_count, to_simplified
+from rag.script import han_count, measure_words, to_simplified
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "sentence_ranker.json"
 
@@ -36,7 +36,7 @@ INJECTION_PATH = Path(__file__).resolve().parent / "data" / "injection_patterns.
 _QUOTED = re.compile(r"[《“\"「『]([^》”\"」』]{2,30})[》”\"」』]")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]+\d{2,}|\d{2,}[A-Z]+)(?![A-Za-z0-9])")  # train, model, product codes
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:省|市|区|县|镇|自治区)$")
-_NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万亿]+(?:个|项|家|名|位|支|场|届|次|件|所|座|条|种|批|户|台|套|元|倍|人)")
+_NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万亿]+[" + "".join(sorted(measure_words().count | {"元", "倍"})) + "]")
 _DATE = re.compile(r"\d{1,2}\s*月|\d{1,2}\s*[日号]|(?:19|20)\d{2}\s*年|\d{4}[-/.]\d{1,2}|[上下]午|\d{1,2}[时:：]\d{2}")
 _BIGRAM_SKIP = set("多少几哪谁什么怎样吗呢是的了在和与及")
 
@@ -160,7 +160,8 @@ def generic_places() -> frozenset[str]:
 
 def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
-    tags ns/nt/nr, and the CC-CEDICT place names among its words, minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
+    tags ns/nt/nr except on words CC-CEDICT reads only as common nouns, and the CC-CEDICT place names among its words,
+    minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
     English questions: the words that spell a CC-CEDICT place name in pinyin ("Shenzhen" -> 深圳), as
     `place:深圳|…|shenzhen` (any of the places spelled so, or a word of the document spelled so); other English names only rank (their Chinese spelling is uncertain)."""
     out: list[str] = []
@@ -174,9 +175,11 @@ def key_entities(q: Question) -> list[str]:
         for m in _QUOTED.finditer(simp):  # a quoted name; its parts when spaces or dots split it (筑梦前海 益企向未来)
             out += [p for p in re.split(r"[\s·•・—-]+", m.group(1)) if han_count(p) >= 2] or [m.group(1)]
         generic = generic_places()
-        places = cedict().places
-        for w, tag in pos_tokens(simp):
-            if tag in _ENTITY_TAGS and han_count(w) >= 2 and han_count(w) == len(w) and w not in generic:
+        dictionary = cedict()
+        places = dictionary.places
+        for w, tag in pos_tokens(simp):  # jieba's name tags, but not on a word CC-CEDICT knows only as a common
+            if (tag in _ENTITY_TAGS and han_count(w) >= 2 and han_count(w) == len(w) and w not in generic
+                    and w not in dictionary.common):  # noun (jieba tags 无人驾驶 nr and 城市 ns)
                 out.append(w)
         jieba, _ = _jieba()
         for w in jieba.lcut_for_search(simp):  # places jieba does not tag (合肥 is tagged n), found in CC-CEDICT
@@ -210,7 +213,7 @@ def names_entity(entity: str, doc_simp: str) -> bool:
 @lru_cache(maxsize=1)
 def _weights() -> dict[str, np.ndarray]:
     data = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
-    return {lang: np.asarray([w[f] for f in FEATURES], dtype=np.float64) for lang, w in data["weights"].items()}
+    return {lang: np.asarray([w.get(f, 0.0) for f in FEATURES], dtype=np.float64) for lang, w in data["weights"].items()}
 
 
 @lru_cache(maxsize=50_000)
@@ -306,10 +309,12 @@ def gather(q: Question, hits: Sequence[Hit], doc_text: Callable[[str], str]) -> 
 
 
 def snippets(ev: Evidence, max_sentences: int = 4, budget: int = 320, max_snippets: int = 4,
-             relative: float = 0.2) -> list[Snippet]:
+             relative: float = 0.2, start: int = 0) -> list[Snippet]:
     """Compact evidence: the best consistent sentences (those scoring at least `relative` x the best), each widened by
-    a neighbour on each side while the budget (characters of sentence text) allows, merged per passage, ranked."""
-    best = [s for s in ev.best(3 * max_sentences) if not addresses_reader(s.simp)][:max_sentences]
+    a neighbour on each side while the budget (characters of sentence text) allows, merged per passage, ranked.
+    `start` skips that many of the best sentences (the next window of evidence, for a second look)."""
+    ranked = [s for s in ev.best(3 * max_sentences + start) if not addresses_reader(s.simp)]
+    best = ranked[start:start + max_sentences]
     best = [s for s in best if s.score >= relative * best[0].score] if best else best
     if not best:
         return []

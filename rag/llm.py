@@ -34,7 +34,7 @@ from rag.chunking import split_sentences
 from rag.errors import RagError
 from rag.records import Citation
 from rag.lexical import ENGLISH_PINYIN_WORDS
-from rag.script import cn_numeral, fold_width, to_simplified, to_traditional
+from rag.script import cn_numeral, fold_width, measure_words, to_simplified, to_traditional
 from rag.settings import Settings
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -318,9 +318,9 @@ def _in_script(text: str, language: str) -> str:
 
 _CITE_RE = re.compile(r"[\[【]\s*\d+(?:\s*[,，、]\s*\d+)*\s*[\]】]")
 # measure words and units that may follow a number (a count's "thing counted" starts with one of these)
-_CLASSIFIERS = set("个家项名位场次支条件所座人届批份种类轮期张台套辆艘架篇本部门只头户间栋处层级倍岁元亩吨米克秒天周年月日号")
-_TIME_UNITS = set("年月日号")  # dates: checked as values and as month-day pairs, not as "the thing counted"
-_COUNT_WORDS = _CLASSIFIERS - set("倍岁元亩吨米克秒天周年月日号")  # measure words of a count (个, 份, 项), not units
+_CLASSIFIERS = measure_words().all
+_TIME_UNITS = measure_words().date  # dates: checked as values and as month-day pairs, not as "the thing counted"
+_COUNT_WORDS = measure_words().count  # measure words of a count (个, 份, 项), not units
 _MAGNITUDE = {"万亿": 1e12, "千万": 1e7, "百万": 1e6, "亿": 1e8, "万": 1e4, "千": 1e3, "百": 1e2,
               "billion": 1e9, "million": 1e6, "thousand": 1e3}
 _CN_NUMERAL_RE = re.compile(r"(第)?([零〇一二两三四五六七八九十百千]+)(?=(?:第)?[万亿]?[" + "".join(sorted(_CLASSIFIERS)) + "])"
@@ -355,7 +355,7 @@ def normalize_numbers(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Number:
+class Figure:
     raw: str
     start: int
     value: float
@@ -363,14 +363,16 @@ class _Number:
     unit: str | None  # the measure word / unit right after the number, if any
 
 
-def _numbers(text: str) -> list[_Number]:
+def figures(text: str) -> list[Figure]:
+    """The figures of `text` (normalised by `normalize_numbers`): value with its magnitude, percent or not, and the
+    measure word or unit right after it (`rag/data/measure_words.txt`)."""
     out = []
     for m in _NUM_RE.finditer(text):
         digits, mag, pct, han = m.groups()
         value = float(digits) * (_MAGNITUDE[mag.lower()] if mag else 1.0)
         unit = han if han in _CLASSIFIERS else None
         raw = m.group(0) if unit else m.group(0)[: len(m.group(0)) - (1 if han else 0)].rstrip()
-        out.append(_Number(raw.strip(), m.start(), value, bool(pct), unit))
+        out.append(Figure(raw.strip(), m.start(), value, bool(pct), unit))
     return out
 
 
@@ -502,14 +504,14 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
     source = "\n".join(texts)
     source_lower = source.lower()
     # (passage, sentence, numbers in the sentence)
-    sentences = [(t, t[a:b], _numbers(t[a:b])) for t in texts for a, b in split_sentences(t)]
+    sentences = [(t, t[a:b], figures(t[a:b])) for t in texts for a, b in split_sentences(t)]
     have_dates = {(mo, d) for _, mo, d in _dates(source)}
     q_norm = normalize_numbers(to_simplified(question)) if question else ""
     question_nouns = _nouns(q_norm) if question else []
     restated = set(question_nouns) | set(_words_after(q_norm, 0, len(q_norm)))  # the question's own nouns and verbs
     bad: list[str] = []
 
-    for n in _numbers(answer):
+    for n in figures(answer):
         timed = n.unit in _TIME_UNITS
         found = [(text, sent, h) for text, sent, hs in sentences for h in hs
                  if _same(h.value, n.value) and (h.percent or not n.percent)
@@ -571,10 +573,10 @@ def as_cited(answer_text: str, passage: str) -> str:
     answer_text = re.sub(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)",
                          lambda m: clocks.get((int(m.group(1)), int(m.group(2))), m.group(0)), answer_text)
     norm_text = normalize_numbers(text)
-    held = _numbers(norm_text)
+    held = figures(norm_text)
     orig, answer_text = answer_text, normalize_numbers(answer_text)  # offsets below are into the normalised answer
     out, last = [], 0
-    for n in _numbers(answer_text):
+    for n in figures(answer_text):
         if n.unit not in _COUNT_WORDS:
             continue
         after = answer_text[n.start + len(n.raw):]

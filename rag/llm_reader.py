@@ -197,10 +197,11 @@ class LLMReader:
 
     name = "llm"
 
-    def __init__(self, llm: LLM, max_tokens: int = 64, budget: int = 320) -> None:
+    def __init__(self, llm: LLM, max_tokens: int = 64, budget: int = 320, second_look: bool = True) -> None:
         self.llm = llm
         self.max_tokens = max_tokens
         self.budget = budget
+        self.second_look = second_look  # a declined draft gets one more try on the next-best sentences
 
     def stream(self, ev: Evidence, not_found: Answer) -> Iterator[str | Answer]:
         """Draft pieces as the model writes them (provisional), then the final Answer. `not_found` is the Answer
@@ -215,7 +216,18 @@ class LLMReader:
         for piece in ([out] if isinstance(out, str) else out):
             pieces.append(piece)
             yield piece
-        yield self.finish("".join(pieces), ev, items, not_found)
+        answer = self.finish("".join(pieces), ev, items, not_found)
+        if not answer.found and self.second_look:  # declined: read the next-best sentences once before saying so
+            shown = sum(len(sn.sentences) for sn in items)
+            more = snippets(ev, budget=self.budget, start=shown)
+            if more:
+                again = self.finish(self.llm.chat(build_messages(ev, more), max_tokens=self.max_tokens), ev, more,
+                                    not_found)
+                if again.found:
+                    again.notes.append("Answered from the next-best evidence, after the best declined.")
+                answer = again if again.found else dataclasses.replace(
+                    answer, notes=[*answer.notes, "The next-best evidence did not answer either."])
+        yield answer
 
     def read(self, ev: Evidence, not_found: Answer) -> Answer:
         final = None

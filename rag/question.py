@@ -230,7 +230,7 @@ _EN_IRREGULAR = dict(pair.split(":") for pair in (
     "ate:eat eaten:eat flew:fly flown:fly hit:hit cut:cut put:put let:let shut:shut").split())
 
 
-_CEDICT_CACHE_VERSION = 4  # bump when Cedict or its build changes
+_CEDICT_CACHE_VERSION = 5  # bump when Cedict or its build changes
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,7 @@ class Cedict:
     reverse: dict[str, list[tuple[float, str]]]  # English gloss word/phrase -> [(specificity, simplified word)]
     surnames: frozenset[str]  # characters (and two-character words) CC-CEDICT lists as a surname: 何, 杨, 欧阳
     places: frozenset[str] = frozenset()  # proper nouns (capitalised pinyin) glossed as a city, province, county...
+    common: frozenset[str] = frozenset()  # words CC-CEDICT reads only in lower-case pinyin: never a proper noun (城市, 卫星)
 
 
 def _build_cedict() -> Cedict:
@@ -249,6 +250,8 @@ def _build_cedict() -> Cedict:
     rev: dict[str, list[tuple[float, str]]] = {}
     surnames: set[str] = set()
     places: set[str] = set()
+    common: set[str] = set()
+    proper: set[str] = set()
     place_gloss = re.compile(r"\b(?:city|province|county|district|prefecture|town|township|village|region|"
                              r"municipality|capital|port|island|autonomous)\b", re.I)
     try:
@@ -273,6 +276,7 @@ def _build_cedict() -> Cedict:
             surnames.add(simp)
         if len(simp) < 2:
             continue
+        (proper if m.group(3)[:1].isupper() else common).add(simp)
         if m.group(3)[:1].isupper() and place_gloss.search(gloss.split("/")[0]):
             places.add(simp)
         for seg in re.split(r"[/;]", gloss):  # senses are /-separated, synonyms within a sense ;-separated
@@ -283,7 +287,7 @@ def _build_cedict() -> Cedict:
             if len(words) > 1:
                 for w in set(words):
                     rev.setdefault(w, []).append((1.0 / len(words), simp))
-    return Cedict(rev, frozenset(surnames), frozenset(places))
+    return Cedict(rev, frozenset(surnames), frozenset(places), frozenset(common - proper))
 
 
 @lru_cache(maxsize=1)

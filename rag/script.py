@@ -1,10 +1,13 @@
-"""Chinese script and width helpers: traditional <-> simplified (OpenCC), script detection, full/half-width folding."""
+"""Chinese script and width helpers: traditional <-> simplified (OpenCC), script detection, full/half-width folding,
+Chinese numerals and the measure words that follow a figure (`rag/data/measure_words.txt`)."""
 from __future__ import annotations
 
 import operator
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import opencc
 
@@ -82,3 +85,34 @@ def cn_numeral(text: str) -> int | None:
         else:
             return None
     return total + (digit or 0)
+
+
+MEASURE_WORDS_PATH = Path(__file__).resolve().parent / "data" / "measure_words.txt"
+
+
+@dataclass(frozen=True)
+class MeasureWords:
+    """The measure words of `rag/data/measure_words.txt`, by kind (each a set of single characters)."""
+
+    count: frozenset[str]  # a count of things: 个, 项, 家, 份
+    unit: frozenset[str]  # a unit of measure: 倍, 元, 吨
+    date: frozenset[str]  # a calendar unit: 年, 月, 日, 号
+    generic: frozenset[str]  # counts too generic to say what was counted: 个, 种, 次
+    kind_of_thing: frozenset[str]  # counts that say what kind of thing was counted: 家 (organisations), 名 (people)
+    currency: frozenset[str] = frozenset()  # currencies other than 元 (words): 美元, 港元
+
+    @property
+    def all(self) -> frozenset[str]:
+        """The single-character measure words (counts, units, calendar units)."""
+        return self.count | self.unit | self.date
+
+
+@lru_cache(maxsize=1)
+def measure_words() -> MeasureWords:
+    kinds = ("count", "unit", "date", "generic", "class", "currency")
+    sets: dict[str, set[str]] = {k: set() for k in kinds}
+    for line in MEASURE_WORDS_PATH.read_text(encoding="utf-8").splitlines():
+        word, *labels = line.split("#", 1)[0].split() or [""]
+        for label in labels:
+            sets[label].add(word)
+    return MeasureWords(*(frozenset(sets[k]) for k in kinds))

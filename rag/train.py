@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         model.fit(X, Y, sample_weight=sw * len(train))
         w = model.coef_[0]
         weights[lang] = {f: round(float(v), 4) for f, v in zip(FEATURES, w)}
-        w0 = np.array([old["weights"][lang][f] for f in FEATURES]) if old and lang in old["weights"] else None
+        w0 = np.array([old["weights"][lang].get(f, 0.0) for f in FEATURES]) if old and lang in old["weights"] else None
         for split in sorted({n for n, _, _ in groups}):
             g = [(x, y) for n, x, y in groups if n == split]
             line = f"{lang} {split:<14} n={len(g):>5}  top-1 learned {_top1(g, w):.3f}"

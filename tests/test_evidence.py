@@ -23,6 +23,16 @@ def _docs(*hits: Hit):
     return lambda d: texts.get(d, "")
 
 
+def test_a_common_word_jieba_tags_as_a_name_is_not_a_key_entity():
+    # jieba tags 无人驾驶 as a person's name and 许可 too; CC-CEDICT knows both only as common words
+    q = analyze("大运会上负责无人驾驶摆渡服务的，是成都哪家公司？")
+    assert "无人驾驶" not in key_entities(q) and "成都" in key_entities(q)
+    assert "许可" not in key_entities(analyze("阿里达摩院开放的100件AI专利许可在哪个平台上架？"))
+    text = "成都大运会期间，蘑菇车联提供自动驾驶摆渡车服务。"
+    hit = _hit(text, "cd", 0, "成都大运会科技亮点")
+    assert gather(q, [hit], _docs(hit)).consistent(0)  # a document need not name a word that is no name
+
+
 def test_key_entities_are_places_organisations_quoted_names_and_codes():
     ents = key_entities(analyze("合肥对接会签了多少个项目？"))
     assert "合肥" in ents

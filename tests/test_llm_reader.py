@@ -202,3 +202,57 @@ def test_real_model_reads_unseen_articles():
     b = reader.read(ev, _not_found("x"))
     assert b.found and "86" in b.text and b.citations[0].doc_id == "nj"
     assert b.text[:1].isascii() and b.text[:1].isalnum()  # answered in English, the Chinese figure beside it
+
+
+EXPO = ("合肥科技成果交易会在滨湖国际会展中心开幕，为期三天。本届交易会由合肥市科技局和中国科学技术大学共同主办。"
+        "交易会吸引了来自全国的320家企业和58所高校院所参展。开幕当天，现场共签约46个项目，签约金额达18.6亿元。"
+        "交易会期间还举办了15场专题对接活动。其中，新能源汽车专场吸引了1200名观众。人工智能专场发布了86项科技成果。"
+        "生物医药专场有24家企业路演。主办方表示，明年将把展区面积扩大到5万平方米。")
+
+
+class Reading:
+    """An LLM double that answers `reply` only when its evidence holds `needle`, else NOT_FOUND."""
+
+    name = "reading"
+
+    def __init__(self, needle: str, reply: str) -> None:
+        self.needle, self.reply, self.prompts = needle, reply, []
+
+    def chat(self, messages, max_tokens=64, stream=False):
+        self.prompts.append(messages)
+        evidence = messages[-1]["content"]
+        out = "NOT_FOUND"
+        for block in evidence.split("\n["):
+            if self.needle in block:
+                out = f"{self.reply}[{block.lstrip('[').split(']')[0]}]"
+        return iter([out]) if stream else out
+
+
+def _ranked_low(question: str, needle: str, rank: int = 5):
+    """Evidence over EXPO whose ranker put the sentence holding `needle` at `rank` (a ranking miss)."""
+    hits = [_hit(EXPO, "expo", 0, "合肥科技成果交易会开幕")]
+    ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
+    target = next(s for s in ev.sentences if needle in s.text)
+    rest = [s for s in ev.sentences if s is not target]
+    ev.sentences = rest[:rank] + [target] + rest[rank:]
+    return ev
+
+
+def test_a_declined_draft_gets_a_second_look_at_the_next_best_sentences():
+    q = "合肥交易会的人工智能专场发布了多少项科技成果？"
+    ev = _ranked_low(q, "86项")
+    llm = Reading("86项", "人工智能专场发布了86项科技成果")
+    final = LLMReader(llm, budget=120).read(ev, _not_found(q))
+    assert len(llm.prompts) == 2 and "86项" not in llm.prompts[0][-1]["content"]  # the first window lacked it
+    assert final.found and "86项" in final.text and any("next-best" in n for n in final.notes)
+    llm = Reading("86项", "人工智能专场发布了86项科技成果")
+    assert not LLMReader(llm, budget=120, second_look=False).read(ev, _not_found(q)).found and len(llm.prompts) == 1
+
+
+def test_an_answer_found_at_first_look_asks_once_and_a_second_decline_says_so():
+    q = "合肥交易会现场签约了多少个项目？"
+    llm = Reading("46个项目", "现场共签约46个项目")
+    assert LLMReader(llm).read(_ranked_low(q, "46个项目", rank=0), _not_found(q)).found and len(llm.prompts) == 1
+    llm = Reading("没有这句话", "")
+    final = LLMReader(llm, budget=120).read(_ranked_low(q, "46个项目", rank=0), _not_found(q))
+    assert not final.found and len(llm.prompts) == 2 and any("next-best" in n for n in final.notes)

@@ -63,6 +63,13 @@ def test_an_answer_of_another_quantity_is_not_found():
     money = analyze("合肥对接会签约金额是多少亿元？")
     assert wrong_quantity(money, "同比增长7.6%") == "money" and wrong_quantity(money, "签约金额达3.5亿元") == ""
     assert wrong_quantity(analyze("How many projects were signed?"), "12%") == ""  # English: not judged this way
+    invest = analyze("苏州轨道交通11号线的总投资是多少亿元？")  # a length or a count does not answer an amount
+    assert wrong_quantity(invest, "41.25公里[1]") == "money" and wrong_quantity(invest, "银奖70个[1]") == "money"
+    assert wrong_quantity(invest, "总投资约409亿元[1]") == "" and wrong_quantity(invest, "约3亿美元[1]") == ""
+    prize = analyze("How much prize money does the winner of the Hefei contest receive?")
+    assert wrong_quantity(prize, "银奖70个") == "money" and wrong_quantity(prize, "奖金100万元") == ""
+    households = analyze("辽中区改造老旧小区惠及多少户居民？")  # any measure word of a count asks for a count
+    assert wrong_quantity(households, "惠及居民占比达52% [1]") == "count" and wrong_quantity(households, "惠及22768户 [1]") == ""
     ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
     assert ans.found == ("家" in ans.text)  # whatever the span, a count question never gets a bare share
 

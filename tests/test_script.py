@@ -1,5 +1,5 @@
 """rag.script: script conversion, width folding, Chinese numerals."""
-from rag.script import cn_numeral, detect_script, fold_width, to_simplified
+from rag.script import cn_numeral, detect_script, fold_width, measure_words, to_simplified
 
 
 def test_cn_numeral_reads_counts_and_digit_strings():
@@ -23,3 +23,10 @@ def test_fold_width_and_script():
     assert to_simplified("科技成果轉化") == "科技成果转化"
     assert detect_script("科技成果轉化對接會在西寧舉行") == "traditional"
     assert detect_script("科技成果转化对接会在西宁举行") == "simplified"
+
+
+def test_measure_words_come_from_one_data_file_by_kind():
+    w = measure_words()
+    assert {"个", "项", "家", "份", "户", "株"} <= w.count and {"元", "倍", "吨"} <= w.unit and {"年", "月", "日"} <= w.date
+    assert not (w.count & w.unit) and not (w.count & w.date) and not (w.unit & w.date)
+    assert w.generic <= w.count and w.kind_of_thing <= w.count and "个" in w.generic and "家" in w.kind_of_thing
