@@ -1015,7 +1015,8 @@ def asked_quantity(q: Any) -> str:
         return "money" if asks_money(q) else ""
     if q.classifier in _COUNT_CLASSIFIERS:
         return "count"
-    if q.classifier in ("亿", "万", "元") or re.search(r"多少[万亿千百]*元|多少钱", q.simplified or ""):
+    simp = q.simplified or ""  # 多少亿元 / 多少钱 / 多少亿？ ask an amount; 多少亿吨 asks a tonnage
+    if q.classifier == "元" or re.search(r"(?:多少|几)[万亿千百]*元|多少钱|(?:多少|几)[万亿]+(?![\u4e00-\u9fff])", simp):
         return "money"
     return ""
 

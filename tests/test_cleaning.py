@@ -429,3 +429,12 @@ def test_a_contact_label_with_a_bracketed_note_is_a_contact_field():
     text = body + "外交部全球领事保护与服务应急热线(24小时)：+86-10-12308"
     assert content_sentences(text) == [body]
     assert content_sentences("外交部全球领事保护与服务应急热线（24小时）：+86-10-12308") == []
+
+
+def test_a_trailing_contact_list_is_cut_at_its_label_never_inside_it():
+    body = ("中新网8月2日电 据中国驻泰国大使馆消息，近期泰国多地持续强降雨，部分地区出现洪涝和山体滑坡。使馆提醒在泰中国公民密切关注"
+            "天气预报，尽量避免前往山区和河流沿岸，出行前做好安全准备，遇紧急情况请及时拨打求助电话。泰国旅游警察热线：1155(英语)、"
+            "191(报警)、1669(急救)外交部全球领事保护与服务应急热线：+86-10-12308驻泰国使馆领事保护热线：+66-2-2457010"
+            "驻清迈总领馆领事保护热线：+66-53-280380")
+    out = clean_text(body).text
+    assert out.endswith("遇紧急情况请及时拨打求助电话。")  # not “…电话。泰国旅游警察”, a label cut in half

@@ -66,6 +66,9 @@ def test_an_answer_of_another_quantity_is_not_found():
     invest = analyze("苏州轨道交通11号线的总投资是多少亿元？")  # a length or a count does not answer an amount
     assert wrong_quantity(invest, "41.25公里[1]") == "money" and wrong_quantity(invest, "银奖70个[1]") == "money"
     assert wrong_quantity(invest, "总投资约409亿元[1]") == "" and wrong_quantity(invest, "约3亿美元[1]") == ""
+    tonnage = analyze("2019年至2022年北部湾港综合吞吐能力增长到了多少亿吨？")  # 亿 of tonnes, not of yuan
+    assert wrong_quantity(tonnage, "增长到3.15亿吨[1]") == ""
+    assert wrong_quantity(analyze("合肥对接会签约金额是多少亿？"), "签约12个项目[1]") == "money"
     prize = analyze("How much prize money does the winner of the Hefei contest receive?")
     assert wrong_quantity(prize, "银奖70个") == "money" and wrong_quantity(prize, "奖金100万元") == ""
     households = analyze("辽中区改造老旧小区惠及多少户居民？")  # any measure word of a count asks for a count
