@@ -1011,8 +1011,8 @@ def asked_quantity(q: Any) -> str:
     question about funding, revenue, prize money...) or ""."""
     if q.kind != "number":
         return ""
-    if q.language == "en":
-        return "money" if asks_money(q) else ""
+    if q.language == "en":  # "how many fund products" counts things, whatever its words
+        return "money" if asks_money(q) and not re.search(r"\bhow many\b", q.standalone, re.I) else ""
     if q.classifier in _COUNT_CLASSIFIERS:
         return "count"
     simp = q.simplified or ""  # 多少亿元 / 多少钱 / 多少亿？ ask an amount; 多少亿吨 asks a tonnage

@@ -599,12 +599,13 @@ _MARKERS = (_DISCLAIMER_STRONG, _DISCLAIMER_WEAK, _PHONE, _EMAIL, _QR, _CONTACT_
 _LABEL_CHARS = 10  # a marker's label (韩国紧急求助 in 韩国紧急求助热线：) is at most this long
 
 
-def _first_marker(s: str) -> int:
-    """Offset where boilerplate starts inside a long run-on `sentence`: the earliest marker, moved back to the start
-    of its clause (or of the sentence) when only a short label stands before it, so no cut starts inside a label."""
+def _first_marker(s: str) -> int | None:
+    """Offset where boilerplate starts inside a long run-on `sentence` (None: no marker): the earliest marker, moved
+    back to the start of its clause (or of the sentence) when only a short label stands before it, so no cut starts
+    inside a label."""
     starts = [m.start() for m in (rx.search(s) for rx in _MARKERS) if m]
     if not starts:
-        return 0
+        return None
     first = min(starts)
     clause = max(s.rfind(sep, 0, first) for sep in "，,、；;：:")
     return clause + 1 if first - clause - 1 <= _LABEL_CHARS else first
@@ -667,7 +668,7 @@ def strip_tail(text: str, fields: dict) -> tuple[str, int]:
             break
         if b - a > _LONG_SENTENCE:  # text without sentence marks: content may run straight into boilerplate
             first = _first_marker(line[a:b])
-            if first > 0:
+            if first is not None:
                 cut = max(line_start + a + _after_last_content(line[a:b], first), floor)
                 break
         cut = line_start + a
