@@ -213,7 +213,7 @@ def names_entity(entity: str, doc_simp: str) -> bool:
 @lru_cache(maxsize=1)
 def _weights() -> dict[str, np.ndarray]:
     data = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
-    return {lang: np.asarray([w.get(f, 0.0) for f in FEATURES], dtype=np.float64) for lang, w in data["weights"].items()}
+    return {lang: np.asarray([w[f] for f in FEATURES], dtype=np.float64) for lang, w in data["weights"].items()}
 
 
 @lru_cache(maxsize=50_000)

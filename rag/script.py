@@ -92,7 +92,7 @@ MEASURE_WORDS_PATH = Path(__file__).resolve().parent / "data" / "measure_words.t
 
 @dataclass(frozen=True)
 class MeasureWords:
-    """The measure words of `rag/data/measure_words.txt`, by kind (each a set of single characters)."""
+    """The measure words of `rag/data/measure_words.txt`, by kind (single characters; currencies are words)."""
 
     count: frozenset[str]  # a count of things: 个, 项, 家, 份
     unit: frozenset[str]  # a unit of measure: 倍, 元, 吨
