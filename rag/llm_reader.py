@@ -213,9 +213,13 @@ class LLMReader:
             return
         pieces: list[str] = []
         out = self.llm.chat(build_messages(ev, items), max_tokens=self.max_tokens, stream=True)
+        held = ""  # a draft that may still turn out to be NOT_FOUND is not shown (it is no answer to display)
         for piece in ([out] if isinstance(out, str) else out):
             pieces.append(piece)
-            yield piece
+            held += piece
+            if not NOT_FOUND.startswith(held.strip()):
+                yield held
+                held = ""
         answer = self.finish("".join(pieces), ev, items, not_found)
         if not answer.found and self.second_look:  # declined: read the next-best sentences once before saying so
             shown = sum(len(sn.sentences) for sn in items)

@@ -254,5 +254,7 @@ def test_an_answer_found_at_first_look_asks_once_and_a_second_decline_says_so():
     llm = Reading("46个项目", "现场共签约46个项目")
     assert LLMReader(llm).read(_ranked_low(q, "46个项目", rank=0), _not_found(q)).found and len(llm.prompts) == 1
     llm = Reading("没有这句话", "")
-    final = LLMReader(llm, budget=120).read(_ranked_low(q, "46个项目", rank=0), _not_found(q))
+    out = list(LLMReader(llm, budget=120).stream(_ranked_low(q, "46个项目", rank=0), _not_found(q)))
+    final = out[-1]
     assert not final.found and len(llm.prompts) == 2 and any("next-best" in n for n in final.notes)
+    assert not [p for p in out if isinstance(p, str)]  # a NOT_FOUND draft is never shown as a provisional answer
