@@ -1005,7 +1005,6 @@ def compose(q: Question, span: Span) -> str:
 # ---------------------------------------------------------------- the asked quantity
 
 
-
 def asked_quantity(q: Any) -> str:
     """What kind of figure a number question asks for: "count" (几项, 多少家), "money" (多少亿元; in English, a
     question about funding, revenue, prize money...) or ""."""
@@ -1034,15 +1033,19 @@ def wrong_quantity(q: Any, body: str) -> str:
     nums = figures(text)
     if not nums:
         return asked
-    currency = measure_words().currency
-    share = [n for n in nums if n.percent]
-    money = [n for n in nums if n.unit == "元" or text[n.start + len(n.raw):].startswith(tuple(currency))]
-    # a figure of something else: a count or unit (70个, 9.7万人次) or any word right after it (41.25公里)
-    measured = [n for n in nums if n not in money and not n.percent
-                and (n.unit is not None or re.match(r"[\u4e00-\u9fff]", text[n.start + len(n.raw):]))]
-    if asked == "count" and len(share) + len(money) == len(nums):
+    currency = tuple(measure_words().currency)
+    share = money = measured = 0
+    for n in nums:
+        after = text[n.start + len(n.raw):]
+        if n.percent:
+            share += 1
+        elif n.unit == "元" or after.startswith(currency):
+            money += 1
+        elif n.unit is not None or re.match(r"[\u4e00-\u9fff]", after):
+            measured += 1  # a figure of something else: a count or unit (70个, 9.7万人次) or a word after it (41.25公里)
+    if asked == "count" and share + money == len(nums):
         return asked
-    if asked == "money" and (len(measured) == len(nums) or (q.language != "en" and len(share) == len(nums))):
+    if asked == "money" and (measured == len(nums) or (q.language != "en" and share == len(nums))):
         return asked
     return ""
 
