@@ -26,13 +26,14 @@ import numpy as np
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, _jieba, cedict, gloss_coverage, pos_tokens
 from rag.records import Hit
-from rag.script import han_count, measure_words, to_simplified
+from rag.script import cn_numeral, han_count, measure_words, to_simplified
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "sentence_ranker.json"
 
 _ENTITY_TAGS = {"ns", "nt", "nr", "nrfg", "nrt"}
 GENERIC_PATH = Path(__file__).resolve().parent / "data" / "generic_places.txt"
 INJECTION_PATH = Path(__file__).resolve().parent / "data" / "injection_patterns.txt"
+SUFFIX_PATH = Path(__file__).resolve().parent / "data" / "place_suffixes.txt"
 _QUOTED = re.compile(r"[《“\"「『]([^》”\"」』]{2,30})[》”\"」』]")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]+\d{2,}|\d{2,}[A-Z]+)(?![A-Za-z0-9])")  # train, model, product codes
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:省|市|区|县|镇|自治区)$")
@@ -158,6 +159,25 @@ def generic_places() -> frozenset[str]:
     return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
 
 
+@lru_cache(maxsize=1)
+def place_suffixes() -> frozenset[str]:
+    lines = SUFFIX_PATH.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+def _split_places(tokens: list[tuple[str, str]]) -> list[str]:
+    """Place names jieba cut in two: a word of 2+ Han characters, not a pronoun, function word or pure numeral,
+    followed by a place-ending character standing alone (八角 + 湾, 海北 + 州; not 哪个 + 区)."""
+    suffixes, measures = place_suffixes(), measure_words().all
+    out = []
+    for (w, tag), (nxt, _) in zip(tokens, tokens[1:]):
+        counted = cn_numeral(w[:-1]) is not None and w[-1] in measures  # 三个 (村): a count, not a name
+        if (nxt in suffixes and han_count(w) == len(w) >= 2 and tag[:1] not in ("r", "p", "u", "c", "d")
+                and cn_numeral(w) is None and not counted):
+            out.append(w + nxt)
+    return out
+
+
 def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
     tags ns/nt/nr except on words CC-CEDICT reads only as common nouns, and the CC-CEDICT place names among its words,
@@ -181,6 +201,8 @@ def key_entities(q: Question) -> list[str]:
             if (tag in _ENTITY_TAGS and han_count(w) >= 2 and han_count(w) == len(w) and w not in generic
                     and w not in dictionary.common):  # noun (jieba tags 无人驾驶 nr and 城市 ns)
                 out.append(w)
+        out += [w for w in _split_places(pos_tokens(simp))  # 北部湾 + 港: the place already stands for it
+                if w not in generic and not any(w in e or w.startswith(e) for e in out)]
         jieba, _ = _jieba()
         for w in jieba.lcut_for_search(simp):  # places jieba does not tag (合肥 is tagged n), found in CC-CEDICT
             if w in places and w not in generic and not any(w in e for e in out):

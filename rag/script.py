@@ -1,5 +1,6 @@
 """Chinese script and width helpers: traditional <-> simplified (OpenCC), script detection, full/half-width folding,
-Chinese numerals and the measure words that follow a figure (`rag/data/measure_words.txt`)."""
+Chinese numerals, the measure words that follow a figure (`rag/data/measure_words.txt`) and what makes a phrase a
+date or time (`rag/data/time_words.txt`)."""
 from __future__ import annotations
 
 import operator
@@ -116,3 +117,24 @@ def measure_words() -> MeasureWords:
         for label in labels:
             sets[label].add(word)
     return MeasureWords(*(frozenset(sets[k]) for k in kinds))
+
+
+TIME_WORDS_PATH = Path(__file__).resolve().parent / "data" / "time_words.txt"
+
+
+@lru_cache(maxsize=1)
+def _time_pattern() -> re.Pattern[str]:
+    after: list[str] = []
+    words: list[str] = []
+    for line in TIME_WORDS_PATH.read_text(encoding="utf-8").splitlines():
+        word, *labels = line.split("#", 1)[0].split() or [""]
+        (after if "after" in labels else words if "word" in labels else []).append(word)
+    by_length = lambda ws: "|".join(sorted(map(re.escape, ws), key=len, reverse=True))  # noqa: E731
+    return re.compile(r"(?:\d|[零〇一二三四五六七八九十两])\s*(?:" + by_length(after) + ")|" + by_length(words)
+                      + r"|(?<!\d)(?:19|20)\d\d(?!\d)", re.I)  # a year standing alone (in 2023)
+
+
+def names_time(text: str) -> bool:
+    """Whether the text states a date or time (8月10日, 17时22分, 2023年底, 今年, August 10, 2023): what a "when"
+    answer must hold."""
+    return bool(_time_pattern().search(to_simplified(fold_width(text))))

@@ -43,6 +43,13 @@ def test_key_entities_are_places_organisations_quoted_names_and_codes():
     assert key_entities(analyze("What did Chang Qing say?")) == []  # other English names only rank
 
 
+def test_a_place_name_jieba_cuts_in_two_is_still_a_key_entity():
+    assert key_entities(analyze("2023八角湾创新大会签约了多少个项目？")) == ["八角湾"]  # 八角 (m) + 湾 (zg)
+    assert "海北州" in key_entities(analyze("青洽会海北州专场签约了多少个项目？"))
+    assert key_entities(analyze("三个村有多少人？")) == []  # a count of villages names none
+    assert key_entities(analyze("论坛在北京哪个区举办？")) == ["北京"]
+
+
 def test_names_entity_accepts_suffixless_places_and_abbreviations_only():
     assert names_entity("郴州市", "郴州科技局起诉两家企业")
     assert names_entity("中国科大", "中国科学技术大学潘建伟团队")

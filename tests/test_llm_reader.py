@@ -106,6 +106,14 @@ def test_a_share_or_amount_does_not_answer_a_count():
     assert not ground(f"签约金额达3.5亿元[{n}]", ev, items).declined
 
 
+def test_a_when_question_answered_without_a_date_is_declined():
+    ev, items = _evidence("南京技术交易会是哪一天开幕的？")
+    n = next(sn.number for sn in items if "28日" in sn.text)
+    d = ground(f"南京技术交易会开幕[{n}]", ev, items)  # the event restated, no date: no answer to "when"
+    assert d.declined and "no date or time" in d.notes[-1]
+    assert not ground(f"28日[{n}]", ev, items).declined
+
+
 def _follow_up(question: str, previous: str):
     hits = [_hit(HEFEI, "hef", 0, "合肥对接会举行"), _hit(NANJING, "nj", 1, "南京技术交易会开幕")]
     texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}

@@ -30,3 +30,12 @@ def test_measure_words_come_from_one_data_file_by_kind():
     assert {"个", "项", "家", "份", "户", "株"} <= w.count and {"元", "倍", "吨"} <= w.unit and {"年", "月", "日"} <= w.date
     assert not (w.count & w.unit) and not (w.count & w.date) and not (w.unit & w.date)
     assert w.generic <= w.count and w.kind_of_thing <= w.count and "个" in w.generic and "家" in w.kind_of_thing
+
+
+def test_names_time_takes_dates_times_and_relative_periods_not_vague_words():
+    from rag.script import names_time
+
+    for text in ("8月10日", "17时22分", "2023年底量产", "今年12月", "三季度", "當天", "on August 10", "in 2023"):
+        assert names_time(text), text
+    for text in ("海口近日举行的大会", "近期", "59个项目", "Bu Shijie", "the 20th"):
+        assert not names_time(text), text
