@@ -30,7 +30,7 @@ from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, sp
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
-from rag.script import cn_numeral, han_count, measure_words, to_simplified, to_traditional
+from rag.script import DATA_DIR, cn_numeral, han_count, measure_words, to_simplified, to_traditional
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
 SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
@@ -482,9 +482,9 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             local -= 1.0  # 奖金是多少 is not answered by 一等奖2名
         if q.language == "en":  # English grammar: "how many" counts things, "how much" asks an amount or a share
             measure = m.group("unit2") or m.group("unit") or ""
-            if re.search(r"\bhow much\b", q.simplified, re.I) and measure in _COUNT_CLASSIFIERS:
+            if q.quantity == "amount" and measure in _COUNT_CLASSIFIERS:
                 local -= 0.5
-            elif re.search(r"\bhow many\b", q.simplified, re.I) and re.search(r"[元%％‰]", unit):
+            elif q.quantity == "count" and re.search(r"[元%％‰]", unit):
                 local -= 0.5
         if "%" in unit or "％" in unit:
             if re.search(r"比|率|增长|增速|百分|percent|share|rate", q.simplified, re.I):
@@ -1005,19 +1005,44 @@ def compose(q: Question, span: Span) -> str:
 # ---------------------------------------------------------------- the asked quantity
 
 
+@lru_cache(maxsize=1)
+def measured_attributes() -> dict[str, tuple[str, ...]]:
+    """Attribute word -> the units it is measured in (`rag/data/measured_attributes.txt`)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for line in (DATA_DIR / "measured_attributes.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0]
+        if ":" in line:
+            words, units = line.split(":", 1)
+            for w in words.split():
+                out[w] = tuple(units.split())
+    return out
+
+
+def asked_measure(q: Any) -> tuple[str, ...]:
+    """The units a Chinese number question's measured attribute takes (时速 -> 公里/小时, 千米/小时, …); () if none."""
+    if q.kind != "number" or q.language == "en":
+        return ()
+    simp = q.simplified or ""
+    hit = max((w for w in measured_attributes() if w in simp), key=len, default="")
+    return measured_attributes()[hit] if hit else ()
+
+
+QUANTITY_LABELS = {"count": "count", "money": "amount of money", "measure": "figure in the unit of the asked measure"}
+
+
 def asked_quantity(q: Any) -> str:
     """What kind of figure a number question asks for: "count" (几项, 多少家), "money" (多少亿元; in English, a
-    question about funding, revenue, prize money...) or ""."""
+    question about funding, revenue, prize money...), "measure" (a measured attribute: 时速, 面积) or ""."""
     if q.kind != "number":
         return ""
     if q.language == "en":  # "how many fund products" counts things, whatever its words
-        return "money" if asks_money(q) and not re.search(r"\bhow many\b", q.standalone, re.I) else ""
+        return "count" if q.quantity == "count" else "money" if asks_money(q) else ""
     if q.classifier in _COUNT_CLASSIFIERS:
         return "count"
     simp = q.simplified or ""  # 多少亿元 / 多少钱 / 多少亿？ ask an amount; 多少亿吨 asks a tonnage
     if q.classifier == "元" or re.search(r"(?:多少|几)[万亿千百]*元|多少钱|(?:多少|几)[万亿]+(?![\u4e00-\u9fff])", simp):
         return "money"
-    return ""
+    return "measure" if asked_measure(q) else ""
 
 
 def wrong_quantity(q: Any, body: str) -> str:
@@ -1034,9 +1059,13 @@ def wrong_quantity(q: Any, body: str) -> str:
     if not nums:
         return asked
     currency = tuple(measure_words().currency)
-    share = money = measured = 0
+    units = asked_measure(q) if asked == "measure" else ()
+    share = money = measured = in_unit = 0
     for n in nums:
         after = text[n.start + len(n.raw):]
+        written = (n.unit or "") + after.lstrip()  # the unit as written after the figure (亩 is taken with 1200)
+        if units and written.startswith((*units, "倍")):
+            in_unit += 1  # the attribute's own unit, or a multiple of it
         if n.percent:
             share += 1
         elif n.unit == "元" or after.startswith(currency):
@@ -1047,6 +1076,8 @@ def wrong_quantity(q: Any, body: str) -> str:
         return asked
     if asked == "money" and (measured == len(nums) or (q.language != "en" and share == len(nums))):
         return asked
+    if asked == "measure" and not in_unit and measured + money == len(nums):
+        return asked  # only figures of other things (9.7万人次 for a speed)
     return ""
 
 

@@ -26,15 +26,14 @@ import numpy as np
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, _jieba, cedict, gloss_coverage, pos_tokens
 from rag.records import Hit
-from rag.script import cn_numeral, han_count, measure_words, to_simplified
+from rag.script import cn_numeral, han_count, measure_words, to_simplified, word_list
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "sentence_ranker.json"
 
 _ENTITY_TAGS = {"ns", "nt", "nr", "nrfg", "nrt"}
-GENERIC_PATH = Path(__file__).resolve().parent / "data" / "generic_places.txt"
 INJECTION_PATH = Path(__file__).resolve().parent / "data" / "injection_patterns.txt"
-SUFFIX_PATH = Path(__file__).resolve().parent / "data" / "place_suffixes.txt"
 _QUOTED = re.compile(r"[《“\"「『]([^》”\"」』]{2,30})[》”\"」』]")
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]+\d{2,}|\d{2,}[A-Z]+)(?![A-Za-z0-9])")  # train, model, product codes
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:省|市|区|县|镇|自治区)$")
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万亿]+[" + "".join(sorted(measure_words().count | {"元", "倍"})) + "]")
@@ -153,22 +152,14 @@ def entity_label(entity: str) -> str:
     return entity.split(":", 1)[1].split("|")[0] if ":" in entity else entity
 
 
-@lru_cache(maxsize=1)
 def generic_places() -> frozenset[str]:
-    lines = GENERIC_PATH.read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
-
-
-@lru_cache(maxsize=1)
-def place_suffixes() -> frozenset[str]:
-    lines = SUFFIX_PATH.read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+    return word_list("generic_places.txt")
 
 
 def _split_places(tokens: list[tuple[str, str]]) -> list[str]:
     """Place names jieba cut in two: a word of 2+ Han characters, not a pronoun, function word or pure numeral,
     followed by a place-ending character standing alone (八角 + 湾, 海北 + 州; not 哪个 + 区)."""
-    suffixes, measures = place_suffixes(), measure_words().all
+    suffixes, measures = word_list("place_suffixes.txt"), measure_words().all
     out = []
     for (w, tag), (nxt, _) in zip(tokens, tokens[1:]):
         counted = cn_numeral(w[:-1]) is not None and w[-1] in measures  # 三个 (村): a count, not a name
@@ -211,11 +202,19 @@ def key_entities(q: Question) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def key_years(q: Question) -> list[str]:
+    """The years a question names (2022 in 重庆2022年全年…, in "the whole of 2022"), as `year:2022`: a document that
+    names neither the year nor was dated in it speaks of another time."""
+    return [f"year:{y}" for y in dict.fromkeys(_YEAR.findall(q.standalone))]
+
+
 def names_entity(entity: str, doc_simp: str) -> bool:
     """Whether a document's simplified text names `entity`: as written, a place without its 市/省/区 suffix, or an
     abbreviation whose characters appear in order within a short span (中国科大 in 中国科学技术大学)."""
     if entity.startswith("py:"):
         return name_coverage([entity[3:]], doc_simp) >= 1.0
+    if entity.startswith("year:"):
+        return re.search(r"(?<!\d)" + entity[5:] + r"(?!\d)", doc_simp) is not None
     if entity.startswith("place:"):
         return any(name_coverage([p], doc_simp) >= 1.0 if p.isascii() else p in doc_simp for p in entity[6:].split("|"))
     if entity in doc_simp:
@@ -317,17 +316,18 @@ def gather(q: Question, hits: Sequence[Hit], doc_text: Callable[[str], str]) -> 
     """Rank the hits' sentences for `q` and check each hit's document against the question's key entities.
     `doc_text(doc_id)` gives a document's simplified text (title included)."""
     entities = key_entities(q)
+    required = entities + key_years(q)  # a year the question names is required too, but does not rank sentences
     missing: dict[int, list[str]] = {}
     by_doc: dict[str, list[str]] = {}
     for i, h in enumerate(hits):
         d = h.chunk.doc_id
         if d not in by_doc:
             text = doc_text(d) or (to_simplified(h.chunk.title or "") + "\n" + (h.chunk.text_simplified or ""))
-            by_doc[d] = [e for e in entities if not names_entity(e, text)]
+            by_doc[d] = [e for e in required if not names_entity(e, f"{text}\n{h.chunk.date or ''}")]
         if by_doc[d]:
             missing[i] = by_doc[d]
     sents = collect_sentences(hits)
-    return Evidence(q, list(hits), rank(q, hits, sents, entities, missing), entities, missing)
+    return Evidence(q, list(hits), rank(q, hits, sents, entities, missing), required, missing)
 
 
 def snippets(ev: Evidence, max_sentences: int = 4, budget: int = 320, max_snippets: int = 4,

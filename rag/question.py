@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from rag.errors import InputError
-from rag.script import detect_script, fold_width, han_count, to_simplified
+from rag.script import detect_script, fold_width, han_count, to_simplified, word_list
 
 MAX_QUESTION_CHARS = 500  # default cap; Settings.max_question_chars overrides
 
@@ -98,6 +98,8 @@ class Question:
     topic_glosses: list[list[str]] = field(default_factory=list)  # the same for capitalised (name-like) English words
     counted_any: list[str] = field(default_factory=list)  # words any of which must name the counted thing (zh or glosses)
     verb: str = ""  # number questions: the verb doing the counting, 签 in 签了多少个项目 ("" for 有/是/达 and English)
+    quantity: str = ""  # English: "count" for "how many …", "amount" for "how much …" / "how many yuan", else ""
+    event: str = ""  # Chinese when/where questions: the event asked about, 决赛 in 大赛的决赛在哪一天举行
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     previous: str = ""  # a follow-up's previous question, standing alone (what an LLM reader resolves it against)
     notes: list[str] = field(default_factory=list)
@@ -504,6 +506,22 @@ def question_focus(simplified: str, kind: str) -> tuple[str, str, bool]:
     return "", "", False
 
 
+_WHEN_WHERE = re.compile(r"(?:将|是|于|在)?(?:哪一天|哪天|哪年|何时|什么时候|几月几日|几号|几日|哪里|哪儿|何地|哪)")
+
+
+def event_subject(simplified: str) -> str:
+    """The event a when/where question asks about: the noun just before the question word, when it names an event
+    (ends in 赛/会/式… of `rag/data/event_suffixes.txt`): 决赛 in 大赛的决赛在哪一天举行, 开幕式 in …开幕式是哪天举行的."""
+    m = _WHEN_WHERE.search(simplified)
+    if not m:
+        return ""
+    toks = pos_tokens(simplified[: m.start()])
+    while toks and toks[-1][1][:1] in ("p", "d", "v", "u", "c"):
+        toks.pop()
+    word = toks[-1][0] if toks and toks[-1][1][:1] == "n" and len(toks[-1][0]) >= 2 else ""
+    return word if word and word[-1] in word_list("event_suffixes.txt") else ""
+
+
 # ---------------------------------------------------------------- topic: the entity/event a question is about
 
 
@@ -621,6 +639,9 @@ def _rewrite_zh(q: str, prev: _Turn) -> tuple[str, str, str]:
         if frag_kind != "what":  # "有多少人参加呢" is a full question that just ends in 呢
             is_fragment = False
         elif frag:
+            if prev.kind == "number" and _entity_in(frag) and han_count(number_focus(frag + "是多少")[1]) >= 3:
+                # a fragment naming its own place and attribute stands alone (那广州开发区…的有效发明专利量呢)
+                return f"{frag}{_KIND_TAIL_ZH['number']}？", extract_topic(frag) or prev.topic, "number"
             swapped = _parallel(frag, prev.standalone)
             if swapped is not None:
                 return swapped, prev.topic, prev.kind
@@ -631,6 +652,9 @@ def _rewrite_zh(q: str, prev: _Turn) -> tuple[str, str, str]:
             topic = prev.topic or ""
             if prev.focus and topic.endswith(prev.focus) and len(topic) > len(prev.focus):
                 topic = topic[: -len(prev.focus)]  # 西宁市长 + 副市长呢 -> 西宁副市长
+            if (prev.focus and prev.focus in prev.standalone and prev.kind == "number"
+                    and not _counted_noun(to_simplified(prev.standalone))):  # another attribute of the same thing:
+                return prev.standalone.replace(prev.focus, frag, 1), topic, prev.kind  # 南京有效发明专利量 + 每万人…呢
             return f"{topic}{frag}{_KIND_TAIL_ZH.get(prev.kind, '是什么')}？", topic, prev.kind
     # 2. pronouns: "它聚集了多少研发人员" -> "西安高新区聚集了多少研发人员"
     toks = pos_tokens(core)
@@ -762,6 +786,8 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         glosses = english_glosses(simplified)
         topic_glosses = english_glosses(simplified, capitalized=True)
         m = re.search(r"\bhow many\s+(?:of\s+the\s+)?([A-Za-z][A-Za-z\-]+)", simplified, re.I)
+        quantity = ("amount" if re.search(r"\bhow much\b|\bhow many\s+(?:[mb]illion\s+)?(?:yuan|dollars?|rmb)\b",
+                                          simplified, re.I) else "count" if m else "")
         counted_glosses = english_glosses(m.group(1).lower()) if m else []
         terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
         clf, focus, ordinal, counted = "", "", False, ""
@@ -769,6 +795,7 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         terms = content_terms(simplified)
         clf, focus, ordinal = question_focus(simplified, kind)
         counted = _counted_noun(simplified) if kind == "number" else ""
+        quantity = ""
     verb = counting_verb(simplified) if language != "en" and kind == "number" else ""
     if rewritten:
         notes.append(f"Follow-up rewritten as: {standalone}")
@@ -776,4 +803,6 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
                     classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, topic_glosses=topic_glosses,
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
-                    verb=verb, rewritten=rewritten, previous=turn.previous if rewritten else "", notes=notes)
+                    verb=verb, quantity=quantity, rewritten=rewritten,
+                    event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "", previous=turn.previous if rewritten else "",
+                    notes=notes)

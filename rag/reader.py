@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from rag.answering import answer_extractive, not_found_text, wrong_quantity
+from rag.answering import QUANTITY_LABELS, answer_extractive, not_found_text, wrong_quantity
 from rag.evidence import Evidence
 from rag.records import Answer
 from rag.settings import Settings
@@ -51,7 +51,7 @@ class ExtractiveReader:
         asked = wrong_quantity(q, ans.text) if ans.found else ""
         if asked:  # 增长7.6% is no answer to 多少亿元, 52% none to 几项
             ans = dataclasses.replace(ans, text=not_found_text(q), found=False, citations=[], related=ans.citations,
-                                      notes=[*ans.notes, f"Not found: the best span is not the {asked} asked for."])
+                                      notes=[*ans.notes, f"Not found: the best span is not the {QUANTITY_LABELS[asked]} asked for."])
         if not ans.found and not ans.related:
             from rag.answering import related_citations
 

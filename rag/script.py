@@ -88,7 +88,15 @@ def cn_numeral(text: str) -> int | None:
     return total + (digit or 0)
 
 
-MEASURE_WORDS_PATH = Path(__file__).resolve().parent / "data" / "measure_words.txt"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MEASURE_WORDS_PATH = DATA_DIR / "measure_words.txt"
+
+
+@lru_cache(maxsize=None)
+def word_list(name: str) -> frozenset[str]:
+    """The words of a one-word-per-line list in `rag/data/` (lines starting with # are comments)."""
+    lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ def measure_words() -> MeasureWords:
     return MeasureWords(*(frozenset(sets[k]) for k in kinds))
 
 
-TIME_WORDS_PATH = Path(__file__).resolve().parent / "data" / "time_words.txt"
+TIME_WORDS_PATH = DATA_DIR / "time_words.txt"
 
 
 @lru_cache(maxsize=1)

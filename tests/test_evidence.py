@@ -50,6 +50,19 @@ def test_a_place_name_jieba_cuts_in_two_is_still_a_key_entity():
     assert key_entities(analyze("论坛在北京哪个区举办？")) == ["北京"]
 
 
+def test_a_year_the_question_names_is_required_of_the_document():
+    from dataclasses import replace
+
+    q = analyze("合肥对接会2022年签约了多少个项目？")
+    hit = _hit(HEFEI, "hef", 0, "合肥对接会举行")
+    ev = gather(q, [hit], _docs(hit))
+    assert not ev.consistent(0) and ev.missing[0] == ["year:2022"]  # the article says nothing of 2022
+    dated = Hit(chunk=replace(hit.chunk, date="2022-09-12"), score=1.0, rank=0)
+    assert gather(q, [dated], _docs(dated)).consistent(0)  # an article dated 2022 speaks of that year
+    assert gather(analyze("合肥对接会签约了多少个项目？"), [hit], _docs(hit)).consistent(0)
+    assert gather(analyze("How many projects did Hefei sign in 2022?"), [hit], _docs(hit)).missing[0][-1] == "year:2022"
+
+
 def test_names_entity_accepts_suffixless_places_and_abbreviations_only():
     assert names_entity("郴州市", "郴州科技局起诉两家企业")
     assert names_entity("中国科大", "中国科学技术大学潘建伟团队")

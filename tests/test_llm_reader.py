@@ -114,6 +114,34 @@ def test_a_when_question_answered_without_a_date_is_declined():
     assert not ground(f"28日[{n}]", ev, items).declined
 
 
+def test_the_date_of_another_event_does_not_answer_when_the_event_asked_about_is():
+    text = ("9月5日，第三届“智汇杯”创新大赛新闻发布会在合肥举行。大赛设初赛、复赛和决赛三个环节。"
+            "大赛决赛将于11月在合肥滨湖会展中心举行。")
+    hits = [_hit(text, "zh", 0, "“智汇杯”创新大赛发布会举行")]
+    def read(question: str, draft: str):
+        ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
+        return ground(draft, ev, snippets(ev))
+    d = read("“智汇杯”创新大赛的决赛在哪一天举行？", "9月5日[1]")  # the press conference's date
+    assert d.declined and "决赛" in d.notes[-1]
+    assert not read("“智汇杯”创新大赛的决赛在什么时候举行？", "11月[1]").declined
+    assert not read("“智汇杯”创新大赛新闻发布会是哪一天举行的？", "9月5日[1]").declined
+
+
+def test_a_person_named_for_another_role_does_not_answer_a_role_question():
+    text = ("苏州科技成果发布会在独墅湖会议中心举行。苏州市科技局副局长王明主持发布会，苏州大学教授李红介绍了"
+            "研究团队的成果。")
+    hits = [_hit(text, "sz", 0, "苏州科技成果发布会举行")]
+    def read(question: str, draft: str):
+        ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
+        return ground(draft, ev, snippets(ev))
+    d = read("苏州市科技局局长是谁？", "王明[1]")  # the evidence names only the deputy
+    assert d.declined and "局长" in d.notes[-1]
+    assert not read("苏州市科技局副局长是谁？", "王明[1]").declined
+    assert read("成果论文的第一作者是谁？", "李红[1]").declined  # 教授, not 作者
+    assert not read("介绍成果的苏州大学教授是谁？", "李红[1]").declined
+    assert not read("发布会由谁主持？", "王明[1]").declined  # no role asked
+
+
 def _follow_up(question: str, previous: str):
     hits = [_hit(HEFEI, "hef", 0, "合肥对接会举行"), _hit(NANJING, "nj", 1, "南京技术交易会开幕")]
     texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}

@@ -93,6 +93,16 @@ def test_followup_chain_rewrites_from_history():
     assert condense("那西安呢？", h) == "西安签了几项？"  # entity substitution keeps the asked part
 
 
+def test_a_followup_asking_another_attribute_keeps_the_place_and_a_full_one_stands_alone():
+    h = [("截至今年6月底，合肥有效发明专利量有多少？", "5万件")]  # the topic is a time phrase; the place follows it
+    assert analyze("每万人发明专利拥有量呢？", history=h).standalone == "截至今年6月底，合肥每万人发明专利拥有量有多少？"
+    h.append(("每万人发明专利拥有量呢？", "30件"))
+    assert analyze("那芜湖高新区截至2023年3月的有效发明专利量呢？", history=h).standalone == \
+        "芜湖高新区截至2023年3月的有效发明专利量是多少？"  # names its own place and attribute
+    # the counted thing after 多少个 is not swapped for an amount
+    assert analyze("签约金额呢？", history=[("合肥对接会签约了多少个项目？", "12个")]).standalone == "合肥对接会签约金额是多少？"
+
+
 def test_followup_pronoun_and_gradio_history():
     hist = [{"role": "user", "content": "西安高新区的研发投入占比是多少？"},
             {"role": "assistant", "content": "全社会的研发投入占比从6%提升到了8.5% [1]"}]

@@ -62,7 +62,9 @@ def test_an_answer_of_another_quantity_is_not_found():
     assert wrong_quantity(q, "现场共签约12个项目 [1]") == ""
     money = analyze("合肥对接会签约金额是多少亿元？")
     assert wrong_quantity(money, "同比增长7.6%") == "money" and wrong_quantity(money, "签约金额达3.5亿元") == ""
-    assert wrong_quantity(analyze("How many projects were signed?"), "12%") == ""  # English: not judged this way
+    english = analyze("How many households benefited from the renovation?")  # "how many" counts, in English too
+    assert wrong_quantity(english, "595万元[1]") == "count" and wrong_quantity(english, "22768户[1]") == ""
+    assert wrong_quantity(analyze("How many yuan were signed?"), "3亿元") == ""  # an amount, asked with "how many"
     invest = analyze("苏州轨道交通11号线的总投资是多少亿元？")  # a length or a count does not answer an amount
     assert wrong_quantity(invest, "41.25公里[1]") == "money" and wrong_quantity(invest, "银奖70个[1]") == "money"
     assert wrong_quantity(invest, "总投资约409亿元[1]") == "" and wrong_quantity(invest, "约3亿美元[1]") == ""
@@ -76,6 +78,18 @@ def test_an_answer_of_another_quantity_is_not_found():
     assert wrong_quantity(households, "惠及居民占比达52% [1]") == "count" and wrong_quantity(households, "惠及22768户 [1]") == ""
     ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
     assert ans.found == ("家" in ans.text)  # whatever the span, a count question never gets a bare share
+
+
+def test_a_measured_attribute_is_answered_only_in_its_own_units():
+    from rag.answering import wrong_quantity
+
+    speed = analyze("合肥地铁8号线列车的最高运行时速是多少？")  # rag/data/measured_attributes.txt: 时速 -> 公里/小时 …
+    assert wrong_quantity(speed, "日均客流9.7万人次[1]") == "measure" and wrong_quantity(speed, "全线设站28座") == "measure"
+    assert wrong_quantity(speed, "最高时速100公里/小时[1]") == "" and wrong_quantity(speed, "提速20%") == ""
+    area = analyze("合肥高新区规划面积是多少？")
+    assert wrong_quantity(area, "入驻企业120家") == "measure"
+    assert wrong_quantity(area, "规划面积128平方公里") == "" and wrong_quantity(area, "1200亩") == ""
+    assert wrong_quantity(analyze("合肥对接会签约了多少个项目？"), "12个") == ""  # no measured attribute asked
 
 
 def test_llm_mode_yields_a_preliminary_answer_then_the_grounded_one():
