@@ -33,7 +33,7 @@ WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "sentence_ranker.json"
 _ENTITY_TAGS = {"ns", "nt", "nr", "nrfg", "nrt"}
 INJECTION_PATH = Path(__file__).resolve().parent / "data" / "injection_patterns.txt"
 _QUOTED = re.compile(r"[《“\"「『]([^》”\"」』]{2,30})[》”\"」』]")
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]+\d{2,}|\d{2,}[A-Z]+)(?![A-Za-z0-9])")  # train, model, product codes
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:省|市|区|县|镇|自治区)$")
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万亿]+[" + "".join(sorted(measure_words().count | {"元", "倍"})) + "]")
@@ -205,7 +205,7 @@ def key_entities(q: Question) -> list[str]:
 def key_years(q: Question) -> list[str]:
     """The years a question names (2022 in 重庆2022年全年…, in "the whole of 2022"), as `year:2022`: a document that
     names neither the year nor was dated in it speaks of another time."""
-    return [f"year:{y}" for y in dict.fromkeys(_YEAR.findall(q.standalone))]
+    return [f"year:{y}" for y in dict.fromkeys(YEAR_RE.findall(q.standalone))]
 
 
 def names_entity(entity: str, doc_simp: str) -> bool:

@@ -19,8 +19,8 @@ from typing import Any
 
 from rag.answering import QUANTITY_LABELS, wrong_quantity
 from rag.evidence import Evidence, Snippet, snippets
-from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, normalize_numbers,
-                     tidy_citations, verify)
+from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, figures,
+                     normalize_numbers, tidy_citations, verify)
 from rag.records import Answer, Citation
 from rag.script import names_time, to_simplified, word_list
 
@@ -148,6 +148,11 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.declined = True
         d.notes.append(f"The evidence sentence holding the LLM answer does not name the {event} the question asks about.")
         return d
+    year = _other_year(ev.question, body, by_number[ok[0]].text)
+    if year:
+        d.declined = True
+        d.notes.append(f"The evidence gives the LLM's figure for {year}, not for the year the question asks about.")
+        return d
     role = _role_missing(ev.question, by_number[ok[0]].text)
     if role:
         d.declined = True
@@ -188,6 +193,29 @@ def _event_missing(q: Any, body: str, snippet: str, title: str) -> str:
     sentences = [snippet[a:b] for a, b in split_passage(snippet)] + [title]
     holding = [t for t in map(to_simplified, sentences) if ans and ans in normalize_numbers(t)]
     return "" if not holding or any(q.event in t for t in holding) else q.event
+
+
+def _other_year(q: Any, body: str, snippet: str) -> str:
+    """For a question naming a year (到2025年…多少家), the other year stated nearest before the answer in its evidence
+    sentence (2030年，各类创新平台3000家以上): the figure of another year is no answer; "" when the year agrees, none
+    precedes the answer, or the answer is not found written out."""
+    from rag.evidence import YEAR_RE, key_years, split_passage
+
+    years = {y.split(":", 1)[1] for y in key_years(q)}
+    if not years:
+        return ""
+    ans = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
+    nums = figures(ans)
+    anchor = nums[0].raw if nums else ans
+    for a, b in split_passage(snippet):
+        sentence = normalize_numbers(to_simplified(snippet[a:b]))
+        at = sentence.find(anchor) if anchor else -1
+        if at >= 0:
+            before = [m.group(1) for m in YEAR_RE.finditer(sentence[:at])  # not a comparison base (较2022年同期)
+                      if not re.match(r"年?(?:同期|相比|水平)", sentence[m.end():])
+                      and not (m.start() and sentence[m.start() - 1] in "比较与")]
+            return before[-1] if before and before[-1] not in years else ""
+    return ""
 
 
 def _role_missing(q: Any, snippet: str) -> str:

@@ -643,8 +643,9 @@ def _rewrite_zh(q: str, prev: _Turn) -> tuple[str, str, str]:
                 # a fragment naming its own place and attribute stands alone (那广州开发区…的有效发明专利量呢)
                 return f"{frag}{_KIND_TAIL_ZH['number']}？", extract_topic(frag) or prev.topic, "number"
             swapped = _parallel(frag, prev.standalone)
-            if swapped is not None:
-                return swapped, prev.topic, prev.kind
+            if swapped is not None:  # the topic follows the swap when it was swapped inside (到2025年 -> 到2030年)
+                topic = prev.topic if prev.topic in swapped else extract_topic(swapped) or prev.topic
+                return swapped, topic, prev.kind
             if _entity_in(frag) and prev.topic:
                 if prev.topic in prev.standalone:
                     return prev.standalone.replace(prev.topic, frag, 1), frag, prev.kind

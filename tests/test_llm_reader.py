@@ -127,6 +127,19 @@ def test_the_date_of_another_event_does_not_answer_when_the_event_asked_about_is
     assert not read("“智汇杯”创新大赛新闻发布会是哪一天举行的？", "9月5日[1]").declined
 
 
+def test_a_figure_stated_for_another_year_does_not_answer_the_year_asked():
+    text = ("合肥提出，到2025年各类创新平台达到1200家，科技型企业2万家。2030年，各类创新平台1800家以上。"
+            "2023年上半年合肥技术合同成交额310亿元，较2022年同期增长21%。")
+    hits = [_hit(text, "hf", 0, "合肥发布科技创新实施意见")]
+    def read(question: str, draft: str):
+        ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
+        return ground(draft, ev, snippets(ev))
+    d = read("合肥提出到2025年各类创新平台要达到多少家？", "1800家以上[1]")  # the 2030 figure
+    assert d.declined and "2030" in d.notes[-1]
+    assert not read("合肥提出到2025年各类创新平台要达到多少家？", "1200家[1]").declined
+    assert not read("合肥2023年上半年技术合同成交额增长了多少？", "增长21%[1]").declined  # 2022 is the comparison base
+
+
 def test_a_person_named_for_another_role_does_not_answer_a_role_question():
     text = ("苏州科技成果发布会在独墅湖会议中心举行。苏州市科技局副局长王明主持发布会，苏州大学教授李红介绍了"
             "研究团队的成果。")

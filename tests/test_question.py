@@ -99,6 +99,8 @@ def test_a_followup_asking_another_attribute_keeps_the_place_and_a_full_one_stan
     h.append(("每万人发明专利拥有量呢？", "30件"))
     assert analyze("那芜湖高新区截至2023年3月的有效发明专利量呢？", history=h).standalone == \
         "芜湖高新区截至2023年3月的有效发明专利量是多少？"  # names its own place and attribute
+    h = [("合肥提出到2025年各类创新平台要达到多少家？", "1200家"), ("那2030年呢？", "1800家")]
+    assert analyze("科技型企业呢？", history=h).standalone == "合肥提出到2030年科技型企业是多少？"  # the year swapped last
     # the counted thing after 多少个 is not swapped for an amount
     assert analyze("签约金额呢？", history=[("合肥对接会签约了多少个项目？", "12个")]).standalone == "合肥对接会签约金额是多少？"
 
