@@ -375,10 +375,6 @@ def _verbs(text: str) -> list[str]:
     return [w for w, f in pos_tokens(text) if f.startswith("v") and han_count(w) == len(w)]
 
 
-_MONEY_NOUN = re.compile(r"(?:资金|金额|经费|费用?|奖金|基金|投资|投入|款|钱|价格?|成本|收入|产值|营收|销售额|利润|税收?|资本|融资|"
-                         r"总额|预算|补贴|补助|薪酬|工资)$")
-
-
 _GENERIC_MONEY = ("资金", "金额", "总额", "钱", "费用", "经费", "款项", "款", "投资", "投入", "资本")
 
 
@@ -390,16 +386,25 @@ def money_qualifier(noun: str) -> str:
     return noun
 
 
-_MONEY_EN = re.compile(r"\b(?:funding|funds?|money|investments?|capital|budgets?|costs?|spending|spent|spend|yuan|dollars|"
-                       r"revenues?|income|prices?|bonus|prize money)\b", re.I)
+@lru_cache(maxsize=1)
+def _money_words() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(Chinese suffix pattern, English word pattern) from `rag/data/money_words.txt`."""
+    by_lang: dict[str, list[str]] = {"zh": [], "en": []}
+    for line in (DATA_DIR / "money_words.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split("#", 1)[0].rsplit(None, 1)
+        if len(parts) == 2 and parts[1] in by_lang:
+            by_lang[parts[1]].append(re.escape(parts[0]))
+    zh, en = ("|".join(sorted(by_lang[k], key=len, reverse=True)) for k in ("zh", "en"))
+    return re.compile(f"(?:{zh})$"), re.compile(rf"\b(?:{en})\b", re.I)
 
 
 def asks_money(q: Question) -> bool:
     """Whether a number question asks for an amount of money (its focus or counted noun is 资金, 奖金, 经费...; in English
     funding, budget, spending...)."""
+    zh, en = _money_words()
     if q.language == "en":
-        return bool(_MONEY_EN.search(q.standalone))
-    return any(_MONEY_NOUN.search(w) for w in (q.focus, q.counted, *q.counted_any) if w)
+        return bool(en.search(q.standalone))
+    return any(zh.search(w) for w in (q.focus, q.counted, *q.counted_any) if w)
 
 
 def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> str:

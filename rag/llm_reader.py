@@ -130,43 +130,40 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.notes.append("The LLM answer was not grounded in the evidence it cited"
                        + (f" (unsupported: {', '.join(d.unsupported)})" if d.unsupported else "") + ".")
         return d
-    if _only_repeats(body, ev.question):
-        d.declined = True
-        d.notes.append("The LLM answer only repeats words of the question.")
-        return d
-    asked = wrong_quantity(ev.question, body)
-    if asked:
-        d.declined = True
-        d.notes.append(f"The LLM answer gives no {QUANTITY_LABELS[asked]}, which the question asks for.")
-        return d
-    if ev.question.kind == "when" and not names_time(body):
-        d.declined = True
-        d.notes.append("The LLM answer names no date or time, which the question asks for.")
-        return d
-    event = _event_missing(ev.question, body, by_number[ok[0]].text, ev.hits[by_number[ok[0]].hit].chunk.title or "")
-    if event:
-        d.declined = True
-        d.notes.append(f"The evidence sentence holding the LLM answer does not name the {event} the question asks about.")
-        return d
-    year = _other_year(ev.question, body, by_number[ok[0]].text)
-    if year:
-        d.declined = True
-        d.notes.append(f"The evidence gives the LLM's figure for {year}, not for the year the question asks about.")
-        return d
-    role = _role_missing(ev.question, by_number[ok[0]].text)
-    if role:
-        d.declined = True
-        d.notes.append(f"The evidence the LLM cited does not say who is {role}.")
-        return d
-    miss = _uncounted(ev.question, body, by_number[ok[0]].text)
+    sn = by_number[ok[0]]
+    miss = _unasked(ev.question, body, sn.text, ev.hits[sn.hit].chunk.title or "")
     if miss:
         d.declined = True
-        d.notes.append(f"The LLM answer gives no figure of {miss}, which the question asks for.")
+        d.notes.append(miss)
         return d
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     body = as_cited(body, by_number[d.cited[0]].text)
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")
     return d
+
+
+def _unasked(q: Any, body: str, snippet: str, title: str) -> str:
+    """How a grounded answer fails to answer what was asked, as a note ("" when it does not): it only repeats the
+    question, gives another kind of figure, names no date for "when", comes from a sentence about another event or
+    year, names no holder of the role asked, or counts something else."""
+    if _only_repeats(body, q):
+        return "The LLM answer only repeats words of the question."
+    asked = wrong_quantity(q, body)
+    if asked:
+        return f"The LLM answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
+    if q.kind == "when" and not names_time(body):
+        return "The LLM answer names no date or time, which the question asks for."
+    event = _event_missing(q, body, snippet, title)
+    if event:
+        return f"The evidence sentence holding the LLM answer does not name the {event} the question asks about."
+    year = _other_year(q, body, snippet)
+    if year:
+        return f"The evidence gives the LLM's figure for {year}, not for the year the question asks about."
+    role = _role_missing(q, snippet)
+    if role:
+        return f"The evidence the LLM cited does not say who is {role}."
+    counted = _uncounted(q, body, snippet)
+    return f"The LLM answer gives no figure of {counted}, which the question asks for." if counted else ""
 
 
 def _only_repeats(body: str, q: Any) -> bool:

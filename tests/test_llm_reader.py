@@ -114,13 +114,20 @@ def test_a_when_question_answered_without_a_date_is_declined():
     assert not ground(f"28日[{n}]", ev, items).declined
 
 
+def _reader(text: str, title: str):
+    """ground(draft) for a question over one article: what the checks make of a draft the model might write."""
+    hits = [_hit(text, "doc", 0, title)]
+
+    def read(question: str, draft: str):
+        ev = gather(analyze(question), hits, lambda d: title + "\n" + hits[0].chunk.text_simplified)
+        return ground(draft, ev, snippets(ev))
+    return read
+
+
 def test_the_date_of_another_event_does_not_answer_when_the_event_asked_about_is():
     text = ("9月5日，第三届“智汇杯”创新大赛新闻发布会在合肥举行。大赛设初赛、复赛和决赛三个环节。"
             "大赛决赛将于11月在合肥滨湖会展中心举行。")
-    hits = [_hit(text, "zh", 0, "“智汇杯”创新大赛发布会举行")]
-    def read(question: str, draft: str):
-        ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
-        return ground(draft, ev, snippets(ev))
+    read = _reader(text, "“智汇杯”创新大赛发布会举行")
     d = read("“智汇杯”创新大赛的决赛在哪一天举行？", "9月5日[1]")  # the press conference's date
     assert d.declined and "决赛" in d.notes[-1]
     assert not read("“智汇杯”创新大赛的决赛在什么时候举行？", "11月[1]").declined
@@ -130,10 +137,7 @@ def test_the_date_of_another_event_does_not_answer_when_the_event_asked_about_is
 def test_a_figure_stated_for_another_year_does_not_answer_the_year_asked():
     text = ("合肥提出，到2025年各类创新平台达到1200家，科技型企业2万家。2030年，各类创新平台1800家以上。"
             "2023年上半年合肥技术合同成交额310亿元，较2022年同期增长21%。")
-    hits = [_hit(text, "hf", 0, "合肥发布科技创新实施意见")]
-    def read(question: str, draft: str):
-        ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
-        return ground(draft, ev, snippets(ev))
+    read = _reader(text, "合肥发布科技创新实施意见")
     d = read("合肥提出到2025年各类创新平台要达到多少家？", "1800家以上[1]")  # the 2030 figure
     assert d.declined and "2030" in d.notes[-1]
     assert not read("合肥提出到2025年各类创新平台要达到多少家？", "1200家[1]").declined
@@ -143,10 +147,7 @@ def test_a_figure_stated_for_another_year_does_not_answer_the_year_asked():
 def test_a_person_named_for_another_role_does_not_answer_a_role_question():
     text = ("苏州科技成果发布会在独墅湖会议中心举行。苏州市科技局副局长王明主持发布会，苏州大学教授李红介绍了"
             "研究团队的成果。")
-    hits = [_hit(text, "sz", 0, "苏州科技成果发布会举行")]
-    def read(question: str, draft: str):
-        ev = gather(analyze(question), hits, lambda d: hits[0].chunk.title + "\n" + hits[0].chunk.text_simplified)
-        return ground(draft, ev, snippets(ev))
+    read = _reader(text, "苏州科技成果发布会举行")
     d = read("苏州市科技局局长是谁？", "王明[1]")  # the evidence names only the deputy
     assert d.declined and "局长" in d.notes[-1]
     assert not read("苏州市科技局副局长是谁？", "王明[1]").declined
