@@ -221,8 +221,8 @@ def test_llm_draft_is_verified_and_cited(assistant, monkeypatch):
     a = assistant.ask("西宁对接会签了多少个项目？", mode="llm")
     assert a.mode == "llm" and "59" in a.text and a.citations and a.citations[0].number == 1
     assert any("59" in s for c in a.citations for s in c.sentences)
-    # the evidence reaches the model as numbered, compact sentences after the fixed system prompt
-    assert "untrusted" in good.messages[0]["content"] and "[1] 《" in good.messages[-1]["content"]
+    # the evidence reaches the model as numbered, compact sentences under their title, after the fixed system prompt
+    assert "untrusted" in good.messages[0]["content"] and "》\n[1] " in good.messages[-1]["content"]
     assert len(good.messages[-1]["content"]) < 600
     bad = _FakeLLM("西宁对接会共签署64个项目 [1]。")  # a number the evidence does not give for projects
     monkeypatch.setattr(assistant, "_llm", bad)
