@@ -171,8 +171,9 @@ def _split_places(tokens: list[tuple[str, str]]) -> list[str]:
 
 def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
-    tags ns/nt/nr except on words CC-CEDICT reads only as common nouns, and the CC-CEDICT place names among its words,
-    minus `generic_places`), its quoted names (《…》, “…”), and codes (D6159, G5509) in any question.
+    tags ns/nt/nr except on words CC-CEDICT reads only as common nouns, places jieba cut before a lone place ending
+    (八角 + 湾), and the CC-CEDICT place names among its words, minus `generic_places`), its quoted names (《…》, “…”),
+    and codes (D6159, G5509) in any question. (Years are required too, by `gather`, through `key_years`.)
     English questions: the words that spell a CC-CEDICT place name in pinyin ("Shenzhen" -> 深圳), as
     `place:深圳|…|shenzhen` (any of the places spelled so, or a word of the document spelled so); other English names only rank (their Chinese spelling is uncertain)."""
     out: list[str] = []

@@ -9,6 +9,9 @@
    script- and unit-normalised, in the snippet it cites (`rag.llm.verify`); a claim that stands in another snippet is
    re-cited there. The cited snippet's document names every key entity of the question (only such documents are shown).
    A draft that fails is declined, with a note saying which claims were unsupported.
+4. **About what was asked** (`_unasked`): the right kind of figure (count, amount, a measure in its units), a date for
+   "when", the role asked (not its deputy), the event asked (the sentence holding the answer names it), the year asked
+   (not a figure stated for another year). A declined draft gets one second look at the next-best sentences.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.answering import QUANTITY_LABELS, wrong_quantity
-from rag.evidence import Evidence, Snippet, snippets
+from rag.evidence import YEAR_RE, Evidence, Snippet, key_years, snippets, split_passage
 from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, figures,
                      normalize_numbers, tidy_citations, verify)
 from rag.records import Answer, Citation
@@ -78,8 +81,6 @@ def build_messages(ev: Evidence, items: list[Snippet]) -> list[dict[str, str]]:
 def _cited_spans(answer: str, passage: str, snippet: Snippet) -> list[tuple[int, int]]:
     """Sentences of the cited snippet that share a figure or a 2+ character run with the answer (exact offsets into
     the passage); the snippet's ranked sentences when none does."""
-    from rag.evidence import split_passage
-
     ans = normalize_numbers(to_simplified(_CITE_RE.sub("", answer)))
     nums = set(re.findall(r"\d+(?:\.\d+)?", ans))
     spans = []
@@ -182,8 +183,6 @@ def _event_missing(q: Any, body: str, snippet: str, title: str) -> str:
     """For a when/where question about an event (决赛, 开幕式), the event when no sentence of the cited evidence that
     holds the answer names it: 7月21日 is the date of the press conference, not of the final. "" when it does, or when
     the answer is not written out in any sentence (nothing to judge)."""
-    from rag.evidence import split_passage
-
     if not q.event:
         return ""
     ans = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
@@ -196,8 +195,6 @@ def _other_year(q: Any, body: str, snippet: str) -> str:
     """For a question naming a year (到2025年…多少家), the other year stated nearest before the answer in its evidence
     sentence (2030年，各类创新平台3000家以上): the figure of another year is no answer; "" when the year agrees, none
     precedes the answer, or the answer is not found written out."""
-    from rag.evidence import YEAR_RE, key_years, split_passage
-
     years = {y.split(":", 1)[1] for y in key_years(q)}
     if not years:
         return ""
