@@ -1,0 +1,129 @@
+"""Whether a grounded answer answers what was asked, for both readers: the kind of figure (a count, an amount, a
+measure in its units), a date for "when", the role asked (理事长, not 副主任 for 主任), the event asked (the sentence
+holding the answer names the 决赛 asked about), the year asked (not a figure the sentence states for another year), and
+not only the question's own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`,
+`measured_attributes.txt`, `measure_words.txt`.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rag.answering import QUANTITY_LABELS, wrong_quantity
+from rag.evidence import YEAR_RE, key_years, split_passage
+from rag.llm import _CITE_RE, figures, normalize_numbers
+from rag.script import names_time, to_simplified, word_list
+
+
+def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -> str:
+    """How a grounded answer fails to answer what was asked, as a note ("" when it does not): it only repeats the
+    question, gives another kind of figure, names no date for "when", comes from a sentence about another event or
+    year, names no holder of the role asked, or (`counted`) counts something else. The extractive reader passes
+    counted=False: its spans are tied to the counted thing by its own typing (地市 for 城市)."""
+    if _only_repeats(body, q):
+        return "The answer only repeats words of the question."
+    asked = wrong_quantity(q, body)
+    if asked:
+        return f"The answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
+    if q.kind == "when" and not names_time(body):
+        return "The answer names no date or time, which the question asks for."
+    event = _event_missing(q, body, snippet, title)
+    if event:
+        return f"The evidence sentence holding the answer does not name the {event} the question asks about."
+    year = _other_year(q, body, snippet)
+    if year:
+        return f"The evidence gives the answer's figure for {year}, not for the year the question asks about."
+    role = _role_missing(q, snippet)
+    if role:
+        return f"The evidence cited does not say who is {role}."
+    thing = _uncounted(q, body, snippet) if counted else ""
+    return f"The answer gives no figure of {thing}, which the question asks for." if thing else ""
+
+
+def _only_repeats(body: str, q: Any) -> bool:
+    """The answer adds nothing to the question (全球 for 全球呢？, 2030年 for 那2030年呢？): its word characters stand,
+    in a row, in the question or in the previous one it follows up (天津银行 answers 天津首单…由哪家银行). (A yes/no
+    answer may well repeat the question.)"""
+    if q.kind == "yesno":
+        return False
+    def plain(t: str) -> str:
+        return "".join(c for c in to_simplified(t).lower() if c.isalnum())
+    chars = plain(body)
+    return bool(chars) and any(chars in plain(t) for t in (q.normalized, q.standalone, q.previous) if t)
+
+
+def _event_missing(q: Any, body: str, snippet: str, title: str) -> str:
+    """For a when/where question about an event (决赛, 开幕式), the event when no sentence of the cited evidence that
+    holds the answer names it: 7月21日 is the date of the press conference, not of the final. "" when it does, or when
+    the answer is not written out in any sentence (nothing to judge)."""
+    if not q.event:
+        return ""
+    ans = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
+    sentences = [snippet[a:b] for a, b in split_passage(snippet)] + [title]
+    holding = [t for t in map(to_simplified, sentences) if ans and ans in normalize_numbers(t)]
+    return "" if not holding or any(q.event in t for t in holding) else q.event
+
+
+def _other_year(q: Any, body: str, snippet: str) -> str:
+    """For a question naming a year (到2025年…多少家), the other year stated nearest before the answer in its evidence
+    sentence (2030年，各类创新平台3000家以上): the figure of another year is no answer; "" when the year agrees, none
+    precedes the answer, or the answer is not found written out."""
+    years = {y.split(":", 1)[1] for y in key_years(q)}
+    if not years:
+        return ""
+    ans = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
+    nums = figures(ans)
+    anchor = nums[0].raw if nums else ans
+    for a, b in split_passage(snippet):
+        sentence = normalize_numbers(to_simplified(snippet[a:b]))
+        at = sentence.find(anchor) if anchor else -1
+        if at >= 0:
+            before = [m.group(1) for m in YEAR_RE.finditer(sentence[:at])  # not a comparison base (较2022年同期)
+                      if not re.match(r"年?(?:同期|相比|水平)", sentence[m.end():])
+                      and not (m.start() and sentence[m.start() - 1] in "比较与")]
+            return before[-1] if before and before[-1] not in years else ""
+    return ""
+
+
+def _role_missing(q: Any, snippet: str) -> str:
+    """For a who-question that names a role, the role when the cited evidence does not state it: a person the evidence
+    mentions for something else is no answer. English: none of the role's Chinese glosses (mayor, chairman) is in the
+    evidence. Chinese: the role title (`rag/data/role_titles.txt`: 理事长, 主任, 作者) is not, or only as its deputy
+    (副主任 for 主任)."""
+    if q.kind != "who":
+        return ""
+    simp = to_simplified(snippet)
+    if q.language == "en":
+        roles = [g for g in q.glosses if g and not any(z in to_simplified(q.standalone) for z in g)]
+        return "" if not roles or any(any(z in simp for z in g) for g in roles) else "/".join(roles[0][:2])
+    role = _role_title(q.focus)
+    if not role:
+        return ""
+    deputy = "副" + role in (q.simplified or "")
+    held = any(deputy or simp[max(0, m.start() - 1):m.start()] != "副" for m in re.finditer(re.escape(role), simp))
+    return "" if held else q.focus
+
+
+def _role_title(focus: str) -> str:
+    """The role title a who-question's focus ends in (局局长 -> 局长, 理事长 -> 事长, 第一作者 -> 作者); "" for a
+    generic person word (官员, 学者)."""
+    title = max((t for t in word_list("role_titles.txt") if focus.endswith(t)), key=len, default="")
+    return focus[-2:] if len(title) == 1 and len(focus) >= 2 else title if len(title) > 1 else ""
+
+
+def _uncounted(q: Any, body: str, snippet: str) -> str:
+    """For a count question (签了多少个项目), the counted thing when no clause of the cited evidence that holds the
+    answer's figure names it (64家企业 answers another count); "" when one does or nothing is counted."""
+    if q.kind != "number" or q.language == "en" or not q.counted or len(q.counted) < 2:
+        return ""
+    simp, ans = to_simplified(snippet), normalize_numbers(to_simplified(body))
+    figures = set(re.findall(r"\d+(?:\.\d+)?", ans))
+    if not figures or re.search(r"[元%％]", ans):  # an amount or a share: no counted thing to name
+        return ""
+    if q.classifier and q.classifier != "个" and re.search(r"\d[万亿]?" + re.escape(q.classifier), ans):
+        return ""  # counted with the question's own measure word (52.6万户 for 多少户人家): the thing asked for
+    for clause in re.split(r"[，,；;。！？!?]", normalize_numbers(simp)):
+        if any(f in re.findall(r"\d+(?:\.\d+)?", clause) for f in figures):
+            if q.counted in clause or q.counted[-2:] in clause or q.counted in ans:
+                return ""
+    return q.counted

@@ -1,0 +1,48 @@
+"""rag.asked: does an answer answer what was asked — on text that is not from the bundled or dev articles."""
+from __future__ import annotations
+
+from rag.asked import unasked
+from rag.evidence import gather
+from rag.question import analyze
+from rag.reader import ExtractiveReader
+from rag.records import Chunk, Hit
+from rag.script import to_simplified
+from rag.settings import Settings
+
+CONTEST = ("9月5日，第三届“智汇杯”创新大赛新闻发布会在合肥举行。大赛设初赛、复赛和决赛三个环节，"
+           "合肥市科技局副局长王明介绍，大赛决赛将于11月在合肥滨湖会展中心举行。")
+
+
+def _check(question: str, answer: str, evidence: str = CONTEST, title: str = "“智汇杯”创新大赛发布会举行") -> str:
+    return unasked(analyze(question), answer, evidence, title)
+
+
+def test_each_check_names_what_the_answer_lacks():
+    assert "no date or time" in _check("“智汇杯”创新大赛决赛是哪一天举行的？", "合肥滨湖会展中心")
+    assert "决赛" in _check("“智汇杯”创新大赛的决赛在哪一天举行？", "9月5日")  # the press conference's date
+    assert "局长" in _check("合肥市科技局局长是谁？", "王明")  # only the deputy is named
+    assert "2030" in _check("合肥到2025年创新平台达到多少家？", "1800家", "到2025年创新平台1200家。2030年，创新平台1800家。")
+    assert "count" in _check("大赛设了几个环节？", "增长12%")
+    assert "only repeats" in _check("大赛决赛呢？", "决赛")
+
+
+def test_answers_to_what_was_asked_pass():
+    assert _check("“智汇杯”创新大赛的决赛在什么时候举行？", "11月") == ""
+    assert _check("合肥市科技局副局长是谁？", "王明") == ""
+    assert _check("合肥到2025年创新平台达到多少家？", "1200家", "到2025年创新平台1200家。2030年，创新平台1800家。") == ""
+    assert _check("大赛设了几个环节？", "三个环节") == ""
+    assert _check("“智汇杯”大赛有没有决赛？", "是的，设决赛") == ""  # yes/no answers may repeat the question
+
+
+def test_the_extractive_reader_declines_an_answer_about_another_event():
+    text = "9月5日，第三届“智汇杯”创新大赛新闻发布会在合肥举行。大赛设初赛、复赛和决赛三个环节。"  # no date of the final
+    ch = Chunk(chunk_id="c:0", doc_id="c", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
+               title="“智汇杯”创新大赛发布会举行", date="2023-09-06")
+    hits = [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.85})]
+    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+
+    def read(question: str):
+        return reader.read(gather(analyze(question), hits, lambda d: ch.title + "\n" + ch.text_simplified))
+    assert "9月5日" in read("“智汇杯”创新大赛新闻发布会是哪一天举行的？").text  # the press conference's own date
+    ans = read("“智汇杯”创新大赛的决赛在哪一天举行？")
+    assert not ans.found and any("决赛" in n for n in ans.notes)  # not the press conference's date
