@@ -43,8 +43,8 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
 def _only_repeats(body: str, q: Any) -> bool:
     """The answer adds nothing to the question (全球 for 全球呢？, 2030年 for 那2030年呢？): its word characters stand,
     in a row, in the question or in the previous one it follows up (天津银行 answers 天津首单…由哪家银行). (A yes/no
-    answer may well repeat the question.)"""
-    if q.kind == "yesno":
+    answer may well repeat the question, and so may the option chosen in an either-or question: 增加还是减少 -> 减少.)"""
+    if q.kind == "yesno" or "还是" in (q.simplified or ""):
         return False
     def plain(t: str) -> str:
         return "".join(c for c in to_simplified(t).lower() if c.isalnum())

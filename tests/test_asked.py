@@ -32,6 +32,7 @@ def test_answers_to_what_was_asked_pass():
     assert _check("合肥到2025年创新平台达到多少家？", "1200家", "到2025年创新平台1200家。2030年，创新平台1800家。") == ""
     assert _check("大赛设了几个环节？", "三个环节") == ""
     assert _check("“智汇杯”大赛有没有决赛？", "是的，设决赛") == ""  # yes/no answers may repeat the question
+    assert _check("“智汇杯”大赛的报名人数是增加还是减少了？", "减少") == ""  # so may the option an either-or picks
 
 
 def test_the_extractive_reader_declines_an_answer_about_another_event():
