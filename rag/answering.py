@@ -30,7 +30,8 @@ from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, sp
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, pos_tokens
 from rag.records import Answer, Citation, Hit
-from rag.script import DATA_DIR, cn_numeral, han_count, measure_words, to_simplified, to_traditional
+from rag.script import (DATA_DIR, alternation, cn_numeral, han_count, labelled_words, measure_words, to_simplified,
+                        to_traditional)
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
 SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
@@ -389,13 +390,8 @@ def money_qualifier(noun: str) -> str:
 @lru_cache(maxsize=1)
 def _money_words() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(Chinese suffix pattern, English word pattern) from `rag/data/money_words.txt`."""
-    by_lang: dict[str, list[str]] = {"zh": [], "en": []}
-    for line in (DATA_DIR / "money_words.txt").read_text(encoding="utf-8").splitlines():
-        parts = line.split("#", 1)[0].rsplit(None, 1)
-        if len(parts) == 2 and parts[1] in by_lang:
-            by_lang[parts[1]].append(re.escape(parts[0]))
-    zh, en = ("|".join(sorted(by_lang[k], key=len, reverse=True)) for k in ("zh", "en"))
-    return re.compile(f"(?:{zh})$"), re.compile(rf"\b(?:{en})\b", re.I)
+    words = labelled_words("money_words.txt")
+    return re.compile(f"(?:{alternation(words['zh'])})$"), re.compile(rf"\b(?:{alternation(words['en'])})\b", re.I)
 
 
 def asks_money(q: Question) -> bool:

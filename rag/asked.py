@@ -27,10 +27,11 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
         return f"The answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
     if q.kind == "when" and not names_time(body):
         return "The answer names no date or time, which the question asks for."
-    event = _event_missing(q, body, snippet, title)
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")  # the answer as the evidence writes it
+    event = _event_missing(q, plain, snippet, title)
     if event:
         return f"The evidence sentence holding the answer does not name the {event} the question asks about."
-    year = _other_year(q, body, snippet)
+    year = _other_year(q, plain, snippet)
     if year:
         return f"The evidence gives the answer's figure for {year}, not for the year the question asks about."
     role = _role_missing(q, snippet)
@@ -52,26 +53,24 @@ def _only_repeats(body: str, q: Any) -> bool:
     return bool(chars) and any(chars in plain(t) for t in (q.normalized, q.standalone, q.previous) if t)
 
 
-def _event_missing(q: Any, body: str, snippet: str, title: str) -> str:
+def _event_missing(q: Any, ans: str, snippet: str, title: str) -> str:
     """For a when/where question about an event (决赛, 开幕式), the event when no sentence of the cited evidence that
     holds the answer names it: 7月21日 is the date of the press conference, not of the final. "" when it does, or when
-    the answer is not written out in any sentence (nothing to judge)."""
+    the answer (`ans`, normalised as `unasked` gives it) is not written out in any sentence (nothing to judge)."""
     if not q.event:
         return ""
-    ans = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
     sentences = [snippet[a:b] for a, b in split_passage(snippet)] + [title]
     holding = [t for t in map(to_simplified, sentences) if ans and ans in normalize_numbers(t)]
     return "" if not holding or any(q.event in t for t in holding) else q.event
 
 
-def _other_year(q: Any, body: str, snippet: str) -> str:
+def _other_year(q: Any, ans: str, snippet: str) -> str:
     """For a question naming a year (到2025年…多少家), the other year stated nearest before the answer in its evidence
     sentence (2030年，各类创新平台3000家以上): the figure of another year is no answer; "" when the year agrees, none
     precedes the answer, or the answer is not found written out."""
     years = {y.split(":", 1)[1] for y in key_years(q)}
     if not years:
         return ""
-    ans = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
     nums = figures(ans)
     anchor = nums[0].raw if nums else ans
     for a, b in split_passage(snippet):
@@ -117,13 +116,13 @@ def _uncounted(q: Any, body: str, snippet: str) -> str:
     if q.kind != "number" or q.language == "en" or not q.counted or len(q.counted) < 2:
         return ""
     simp, ans = to_simplified(snippet), normalize_numbers(to_simplified(body))
-    figures = set(re.findall(r"\d+(?:\.\d+)?", ans))
-    if not figures or re.search(r"[元%％]", ans):  # an amount or a share: no counted thing to name
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", ans))
+    if not numbers or re.search(r"[元%％]", ans):  # an amount or a share: no counted thing to name
         return ""
     if q.classifier and q.classifier != "个" and re.search(r"\d[万亿]?" + re.escape(q.classifier), ans):
         return ""  # counted with the question's own measure word (52.6万户 for 多少户人家): the thing asked for
     for clause in re.split(r"[，,；;。！？!?]", normalize_numbers(simp)):
-        if any(f in re.findall(r"\d+(?:\.\d+)?", clause) for f in figures):
+        if any(f in re.findall(r"\d+(?:\.\d+)?", clause) for f in numbers):
             if q.counted in clause or q.counted[-2:] in clause or q.counted in ans:
                 return ""
     return q.counted

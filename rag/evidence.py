@@ -189,11 +189,12 @@ def key_entities(q: Question) -> list[str]:
         generic = generic_places()
         dictionary = cedict()
         places = dictionary.places
-        for w, tag in pos_tokens(simp):  # jieba's name tags, but not on a word CC-CEDICT knows only as a common
+        tokens = pos_tokens(simp)
+        for w, tag in tokens:  # jieba's name tags, but not on a word CC-CEDICT knows only as a common
             if (tag in _ENTITY_TAGS and han_count(w) >= 2 and han_count(w) == len(w) and w not in generic
                     and w not in dictionary.common):  # noun (jieba tags 无人驾驶 nr and 城市 ns)
                 out.append(w)
-        out += [w for w in _split_places(pos_tokens(simp))  # 北部湾 + 港: the place already stands for it
+        out += [w for w in _split_places(tokens)  # 北部湾 + 港: the place already stands for it
                 if w not in generic and not any(w in e or w.startswith(e) for e in out)]
         jieba, _ = _jieba()
         for w in jieba.lcut_for_search(simp):  # places jieba does not tag (合肥 is tagged n), found in CC-CEDICT

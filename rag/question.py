@@ -804,6 +804,6 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
                     classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, topic_glosses=topic_glosses,
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
-                    verb=verb, quantity=quantity, rewritten=rewritten,
-                    event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "", previous=turn.previous if rewritten else "",
+                    verb=verb, quantity=quantity, rewritten=rewritten, previous=turn.previous if rewritten else "",
+                    event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "",
                     notes=notes)

@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import opencc
 
@@ -93,6 +94,23 @@ MEASURE_WORDS_PATH = DATA_DIR / "measure_words.txt"
 
 
 @lru_cache(maxsize=None)
+def labelled_words(name: str) -> dict[str, tuple[str, ...]]:
+    """label -> words of a `word label` list in `rag/data/` (the label is the line's last field, so a word may hold a
+    space: "prize money en"; # starts a comment)."""
+    out: dict[str, list[str]] = {}
+    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+        parts = line.split("#", 1)[0].rsplit(None, 1)
+        if len(parts) == 2:
+            out.setdefault(parts[1], []).append(parts[0])
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def alternation(words: Sequence[str]) -> str:
+    """A regex alternation of `words`, escaped, longest first (so 季度 is tried before 季)."""
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
+@lru_cache(maxsize=None)
 def word_list(name: str) -> frozenset[str]:
     """The words of a one-word-per-line list in `rag/data/` (lines starting with # are comments)."""
     lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()
@@ -127,19 +145,11 @@ def measure_words() -> MeasureWords:
     return MeasureWords(*(frozenset(sets[k]) for k in kinds))
 
 
-TIME_WORDS_PATH = DATA_DIR / "time_words.txt"
-
-
 @lru_cache(maxsize=1)
 def _time_pattern() -> re.Pattern[str]:
-    after: list[str] = []
-    words: list[str] = []
-    for line in TIME_WORDS_PATH.read_text(encoding="utf-8").splitlines():
-        word, *labels = line.split("#", 1)[0].split() or [""]
-        (after if "after" in labels else words if "word" in labels else []).append(word)
-    by_length = lambda ws: "|".join(sorted(map(re.escape, ws), key=len, reverse=True))  # noqa: E731
-    return re.compile(r"(?:\d|[零〇一二三四五六七八九十两])\s*(?:" + by_length(after) + ")|" + by_length(words)
-                      + r"|(?<!\d)(?:19|20)\d\d(?!\d)", re.I)  # a year standing alone (in 2023)
+    words = labelled_words("time_words.txt")
+    return re.compile(r"(?:\d|[零〇一二三四五六七八九十两])\s*(?:" + alternation(words["after"]) + ")|"
+                      + alternation(words["word"]) + r"|(?<!\d)(?:19|20)\d\d(?!\d)", re.I)  # a year alone (in 2023)
 
 
 def names_time(text: str) -> bool:
