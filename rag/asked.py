@@ -1,7 +1,7 @@
 """Whether a grounded answer answers what was asked, for both readers: the kind of figure (a count, an amount, a
-measure in its units), a date for "when", the role asked (理事长, not 副主任 for 主任), the event asked (the sentence
-holding the answer names the 决赛 asked about), the year asked (not a figure the sentence states for another year), and
-not only the question's own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`,
+measure in its units), a date for "when", more than a date or a count for who/where/which, the role asked (理事长,
+not 副主任 for 主任), the event asked (the sentence holding the answer names the 决赛 asked about), the year asked (not
+a figure the sentence states for another year), and not only the question's own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`,
 `measured_attributes.txt`, `measure_words.txt`.
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 from rag.answering import QUANTITY_LABELS, wrong_quantity
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
-from rag.script import names_time, to_simplified, word_list
+from rag.script import fold_width, measure_words, names_time, time_pattern, to_simplified, word_list
+
+_WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
 
 
 def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -> str:
@@ -27,6 +29,9 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
         return f"The answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
     if q.kind == "when" and not names_time(body):
         return "The answer names no date or time, which the question asks for."
+    only = _figure_only(q, body)
+    if only:
+        return f"The answer gives only a {only}; the question asks which one."
     plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")  # the answer as the evidence writes it
     event = _event_missing(q, plain, snippet, title)
     if event:
@@ -51,6 +56,57 @@ def _only_repeats(body: str, q: Any) -> bool:
         return "".join(c for c in to_simplified(t).lower() if c.isalnum())
     chars = plain(body)
     return bool(chars) and any(chars in plain(t) for t in (q.normalized, q.standalone, q.previous) if t)
+
+
+def _asks_identity(q: Any) -> bool:
+    """Whether the question asks who, where or which (a name, a place, the things of a list), not a figure or date."""
+    if q.kind in ("who", "where", "list"):
+        return True
+    if q.kind != "what":
+        return False
+    if q.language == "en":
+        return bool(re.match(r"\W*(?:[\w'-]+\W+){0,6}?which\b", q.standalone, re.I))
+    return bool(_WHICH_ZH.search(q.simplified or ""))
+
+
+def _figure_only(q: Any, body: str) -> str:
+    """For a who/where/which question, "date" when the answer is only a date or time (11月 for 在哪个场馆举行), "count"
+    when it is only a count of what the question names (现场签约项目11个 for 签约项目是哪个: no project is named);
+    "" otherwise. A count beside names (北京、上海等五座城市) is an answer."""
+    if not _asks_identity(q):
+        return ""
+    plain = normalize_numbers(to_simplified(fold_width(_CITE_RE.sub("", body)))).strip(" 。.")
+    if not plain:
+        return ""
+    rest = re.sub(r"^[在于是为]|(?:举行|举办|召开)$", "", time_pattern().sub("", plain))
+    if len(re.sub(r"[\W\d_]", "", rest)) <= 1:
+        return "date"
+    question = normalize_numbers(to_simplified(q.standalone))
+    counts = [f for f in figures(plain) if f.unit in _COUNT_WORDS and f.raw not in question]
+    if not counts:
+        return ""
+    rest = plain
+    for f in counts:
+        rest = rest.replace(f.raw, "")
+    return "count" if len(_unshared(re.sub(r"[\W\d_]", "", rest), question)) <= 2 else ""
+
+
+_COUNT_WORDS = measure_words().count - {"届", "期", "次", "级"}  # 第3届, 第2期: ordinals that name, not counts
+
+
+def _unshared(text: str, question: str) -> str:
+    """`text` without the runs of 2+ characters it shares with the question (现场签约项目 -> 现场 for …签约项目是哪个)."""
+    out, i = [], 0
+    while i < len(text):
+        j = i + 2
+        while j <= len(text) and text[i:j] in question:
+            j += 1
+        if j - 1 - i >= 2:
+            i = j - 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _event_missing(q: Any, ans: str, snippet: str, title: str) -> str:

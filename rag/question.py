@@ -31,9 +31,7 @@ _EN_KIND = [
     ("when", re.compile(r"^\s*(when\b|what (date|day|time|year|month)\b|on which (date|day)\b|in which (year|month)\b)", re.I)),
     ("who", re.compile(r"^\s*(who\b|whom\b|whose\b)|\bwho (is|was|are|were)\b", re.I)),
     ("where", re.compile(r"^\s*where\b|\b(in|at) which (place|city|venue|location)\b", re.I)),
-    ("number", re.compile(r"\bhow (many|much|large|big|long|high|fast|old)\b|\bwhat (percentage|percent|proportion|share|number|rank|amount)\b|\bwhich (place|rank)\b"
-                         r"|\bwhat (is|was|are|were) the (\w+[ -])?(size|amount|number|total|value|share|rate|percentage|proportion|scale|"
-                         r"budget|cost|population|growth|count)\b", re.I)),
+    ("number", re.compile(r"\bhow (many|much|large|big|long|high|fast|old)\b|\bwhich (place|rank)\b", re.I)),
     ("list", re.compile(r"^\s*(which|list|name)\b|\bwhat (are|were) (the )?\w+s\b", re.I)),
     ("yesno", re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.I)),
 ]
@@ -171,10 +169,15 @@ def detect_language(text: str) -> str:
 
 
 def detect_kind(text: str, language: str | None = None) -> str:
-    """Question type: number | who | when | where | list | yesno | what (the default)."""
+    """Question type: number | who | when | where | list | yesno | what (the default). English: the question words,
+    then the noun a which/what question asks for (`_asked_noun_kind`)."""
     language = language or detect_language(text)
     if language == "en":
         for kind, rx in _EN_KIND:
+            if kind == "list":
+                noun_kind = _asked_noun_kind(text)
+                if noun_kind:
+                    return noun_kind
             if rx.search(text):
                 return kind
         return "what"
@@ -183,6 +186,67 @@ def detect_kind(text: str, language: str | None = None) -> str:
         if rx.search(s):
             return kind
     return "what"
+
+
+_EN_SKIP_VERBS = ("is", "was", "are", "were")
+_EN_COUNTS = frozenset("two three four five six seven eight nine ten several".split())
+_EN_NOUN_STOPS = frozenset("of in at on for to by with from that which who whom whose is was are were did does do has "
+                           "have had will would can could should and or as than".split())
+
+
+def _singular(word: str) -> str:
+    w = word.lower()
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if re.search(r"(ch|sh|x|ss)es$", w):
+        return w[:-2]
+    return w[:-1] if w.endswith("s") and not w.endswith(("ss", "us", "is")) else w
+
+
+def _asked_noun_kind(text: str) -> str | None:
+    """The kind a which/what question's noun asks for (`rag/data/asked_nouns_en.txt`): "On what date" -> when, "Which
+    port" -> where, "Which vice governor" -> who, "what is the outstanding balance" -> number; a plural noun after
+    which/what (which cities, what four research directions) -> list; another singular noun after which -> what (one
+    thing, not a list). None when no which/what is followed by a noun."""
+    nouns = _asked_nouns()
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]*|\d+", text)
+    for i, w in enumerate(words):
+        lw = w.lower()
+        if lw not in ("which", "what"):
+            continue
+        rest = words[i + 1:i + 7]
+        after_verb = bool(rest) and rest[0].lower() in _EN_SKIP_VERBS
+        if after_verb:  # what is the (outstanding) balance
+            rest = rest[1:]
+            if rest and rest[0].lower() in ("the", "a", "an"):
+                rest = rest[1:]
+        head = ""  # the first plain word after which/what: plural (which organisations) asks for a list
+        for x in rest[:4]:
+            lx = x.lower()
+            if lx in _EN_NOUN_STOPS:
+                break
+            if not after_verb and not head and (lx in _EN_COUNTS or (x.isdigit() and int(x) > 1)):
+                return "list"  # what four research directions
+            if x[:1].isupper() or x.isdigit():  # part of a name (Sichuan University)
+                continue
+            if not head:
+                head = lx
+                if not after_verb and _singular(lx) != lx:
+                    return "list"
+            kind = nouns.get(_singular(x))
+            if kind:
+                return kind
+        if lw == "which" and head and not after_verb:
+            return "what"  # one thing: which company, which product
+        return None  # only the first which/what asks (a later one is a relative: the website through which …)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _asked_nouns() -> dict[str, str]:
+    from rag.script import labelled_words
+
+    return {w: kind for kind, words in labelled_words("asked_nouns_en.txt").items() for w in words}
 
 
 def content_terms(simplified: str) -> list[str]:

@@ -146,13 +146,15 @@ def measure_words() -> MeasureWords:
 
 
 @lru_cache(maxsize=1)
-def _time_pattern() -> re.Pattern[str]:
+def time_pattern() -> re.Pattern[str]:
+    """A date or time expression (`rag/data/time_words.txt`; a year alone counts)."""
     words = labelled_words("time_words.txt")
     return re.compile(r"(?:\d|[零〇一二三四五六七八九十两])\s*(?:" + alternation(words["after"]) + ")|"
-                      + alternation(words["word"]) + r"|(?<!\d)(?:19|20)\d\d(?!\d)", re.I)  # a year alone (in 2023)
+                      + alternation(words["word"]) + r"|(?<!\d)(?:19|20)\d\d(?!\d)"  # a year alone (in 2023)
+                      + r"|(?<!\d)[0-2]?\d[:：][0-5]\d(?!\d)", re.I)  # a clock time (22:30)
 
 
 def names_time(text: str) -> bool:
     """Whether the text states a date or time (8月10日, 17时22分, 2023年底, 今年, August 10, 2023): what a "when"
     answer must hold."""
-    return bool(_time_pattern().search(to_simplified(fold_width(text))))
+    return bool(time_pattern().search(to_simplified(fold_width(text))))

@@ -24,6 +24,8 @@ def test_each_check_names_what_the_answer_lacks():
     assert "2030" in _check("合肥到2025年创新平台达到多少家？", "1800家", "到2025年创新平台1200家。2030年，创新平台1800家。")
     assert "count" in _check("大赛设了几个环节？", "增长12%")
     assert "only repeats" in _check("大赛决赛呢？", "决赛")
+    assert "only a date" in _check("“智汇杯”创新大赛的决赛在哪个场馆举行？", "11月")
+    assert "only a count" in _check("大赛签约金额最大的项目是哪个？", "现场签约项目11个", "现场签约项目11个，签约金额8亿元。")
 
 
 def test_answers_to_what_was_asked_pass():
@@ -31,6 +33,8 @@ def test_answers_to_what_was_asked_pass():
     assert _check("合肥市科技局副局长是谁？", "王明") == ""
     assert _check("合肥到2025年创新平台达到多少家？", "1200家", "到2025年创新平台1200家。2030年，创新平台1800家。") == ""
     assert _check("大赛设了几个环节？", "三个环节") == ""
+    assert _check("“智汇杯”创新大赛的决赛在哪个场馆举行？", "合肥滨湖会展中心") == ""
+    assert _check("大赛在哪些城市设立了分赛区？", "北京、上海等五座城市", "大赛在北京、上海等五座城市设立了分赛区。") == ""
     assert _check("“智汇杯”大赛有没有决赛？", "是的，设决赛") == ""  # yes/no answers may repeat the question
     assert _check("“智汇杯”大赛的报名人数是增加还是减少了？", "减少") == ""  # so may the option an either-or picks
 

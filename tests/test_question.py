@@ -32,6 +32,18 @@ from rag.question import analyze, condense, detect_kind, detect_language, normal
         ("What is hard technology?", "what"),
         ("What is the fund size managed by the zone?", "number"),
         ("What was the total investment?", "number"),
+        # the noun a which/what question asks for (rag/data/asked_nouns_en.txt), not only its first word
+        ("On what date did the Lanzhou fair open?", "when"),
+        ("At what time does the G1234 train leave Kunming?", "when"),
+        ("Which port will get a new container terminal?", "where"),
+        ("In which development zone of Wuxi is the base?", "where"),
+        ("Which vice mayor of Jinan opened the expo?", "who"),
+        ("Which Zhejiang University device won the award?", "what"),  # a capitalised name is not the noun asked
+        ("Which company built the plant?", "what"),  # one organisation: its sentence, not a list
+        ("Which cities host the branch contests?", "list"),
+        ("What three fields does the lab study?", "list"),
+        ("What was the outstanding balance of green loans?", "number"),
+        ("What is the official website through which firms register?", "what"),  # a later which is a relative
     ],
 )
 def test_question_kind(question, kind):

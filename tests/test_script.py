@@ -35,7 +35,7 @@ def test_measure_words_come_from_one_data_file_by_kind():
 def test_names_time_takes_dates_times_and_relative_periods_not_vague_words():
     from rag.script import names_time
 
-    for text in ("8月10日", "17时22分", "2023年底量产", "今年12月", "三季度", "當天", "on August 10", "in 2023"):
+    for text in ("8月10日", "17时22分", "2023年底量产", "今年12月", "三季度", "當天", "on August 10", "in 2023", "22:30", "9：05"):
         assert names_time(text), text
-    for text in ("海口近日举行的大会", "近期", "59个项目", "Bu Shijie", "the 20th"):
+    for text in ("海口近日举行的大会", "近期", "59个项目", "Bu Shijie", "the 20th", "1:1"):
         assert not names_time(text), text
