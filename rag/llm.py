@@ -487,7 +487,7 @@ def _words_after(text: str, pos: int, end: int) -> list[str]:
             if w.flag[:1] in ("n", "v") and re.fullmatch(r"[\u4e00-\u9fff]{2,}", w.word)]
 
 
-def verify(answer_text: str, passages: Sequence[str], question: str = "") -> list[str]:
+def verify(answer_text: str, passages: Sequence[str], question: str = "", about: str = "") -> list[str]:
     """Numbers (with unit), dates and names in `answer_text` that `passages` do not support; [] means verified.
 
     Compared in simplified script with numerals normalised (五 -> 5, ５ -> 5, 1,000 -> 1000, 1.128亿 == 11280万).
@@ -495,7 +495,8 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
     passage sentence that also holds every noun or verb that follows it in the answer's clause (12个项目参赛 is not
     supported by 76个项目…有12个项目脱颖而出) and most nouns of that clause (花了11280万元的宣传费 is not supported by
     签约总资金11280万元). A bare number ("11280万元。") must instead stand in a passage that holds most nouns of
-    `question`: it must be about what was asked. Words of the question restated in the clause (the event's name) need
+    `question`: it must be about what was asked; `about` (the rest of the evidence from the same document: its title
+    and the sentences around) counts for that too. Words of the question restated in the clause (the event's name) need
     only stand somewhere in the passages.
     Citation markers like [1] are not claims.
     """
@@ -539,7 +540,8 @@ def verify(answer_text: str, passages: Sequence[str], question: str = "") -> lis
             continue
         nouns = _nouns(answer[start:end])
         if len(nouns) < 2:  # too little said around it: the passage holding it must be about the question
-            nouns, context = list(dict.fromkeys(nouns + question_nouns)), "".join(text for text, _, _ in found)
+            nouns = list(dict.fromkeys(nouns + question_nouns))
+            context = "".join(text for text, _, _ in found) + normalize_numbers(to_simplified(about))
         # the question's own words restated around the figure (the event's name) may stand anywhere in the passage
         missing = [w for w in nouns if w not in context and not (w in restated and w in source)]
         if len(nouns) >= 2 and 2 * len(missing) > len(nouns):

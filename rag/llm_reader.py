@@ -118,15 +118,18 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
     body = _CITE_RE.sub("", text).strip()
     by_number = {s.number: s for s in items}
     shown = {s.number: f"{ev.hits[s.hit].chunk.title or ''}\n{s.text}" for s in items}  # what the model read
+    doc_of = {s.number: ev.hits[s.hit].chunk.doc_id for s in items}
+    same_doc = {n: "\n".join(shown[m] for m in shown if doc_of[m] == doc_of[n]) for n in shown}  # what it is about
     question = to_simplified(ev.question.standalone)
     cite = [n for n in cited_numbers(text) if n in by_number]
-    ok = [n for n in cite if not verify(body, [shown[n]], question)]
+    ok = [n for n in cite if not verify(body, [shown[n]], question, same_doc[n])]
     if not ok:
-        ok = [s.number for s in items if not verify(body, [shown[s.number]], question)][:1]
+        ok = [s.number for s in items if not verify(body, [shown[s.number]], question, same_doc[s.number])][:1]
         if ok and cite:
             d.notes.append(f"The LLM cited [{cite[0]}]; its claims stand in evidence [{ok[0]}], cited instead.")
     if not ok:
-        d.unsupported = verify(body, [shown[cite[0]]] if cite else list(shown.values()), question)
+        n = cite[0] if cite else None
+        d.unsupported = verify(body, [shown[n]] if n else list(shown.values()), question, same_doc[n] if n else "")
         d.declined = True
         d.notes.append("The LLM answer was not grounded in the evidence it cited"
                        + (f" (unsupported: {', '.join(d.unsupported)})" if d.unsupported else "") + ".")

@@ -127,6 +127,12 @@ def test_verify_reports_unsupported_claims(answer, bad):
 def test_a_bare_number_must_be_about_what_was_asked():
     assert verify("11280万元。", [SOURCE], question="西宁对接会签约总资金是多少？") == []
     assert verify("11280万元。", [SOURCE], question="西宁对接会的主办方一共花了多少宣传费？")[0].startswith("11280万元")
+    # the sentence holding the figure is short; the rest of its document's evidence says what it is about
+    loans = "科技型中小企业贷款余额2.36万亿元，同比增长25.1%。"
+    question = "到2023年上半年末，银行给科技型中小企业的贷款存量规模有多大？"
+    assert verify("2.36万亿元。", [loans], question=question)  # alone: too little of the question is said
+    assert verify("2.36万亿元。", [loans], question=question, about="截至2023年上半年末，银行科技型企业贷款保持较快增长。") == []
+    assert verify("2.36万亿元。", [loans], question=question, about="大会设5场平行论坛。")
 
 
 def test_verify_checks_only_the_given_passages():
