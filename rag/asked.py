@@ -1,8 +1,9 @@
 """Whether a grounded answer answers what was asked, for both readers: the kind of figure (a count, an amount, a
-measure in its units), a date for "when", more than a date or a count for who/where/which, the role asked (理事长,
-not 副主任 for 主任), the event asked (the sentence holding the answer names the 决赛 asked about), the year asked (not
-a figure the sentence states for another year), and not only the question's own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`,
-`measured_attributes.txt`, `measure_words.txt`.
+measure in its units), a date for "when" (not only the article's dateline), more than a date or a count for
+who/where/which, the role asked (理事长, not 副主任 for 主任), the event asked (the sentence holding the answer names
+the 决赛 asked about), the year asked (not a figure the sentence states for another year), and not only the question's
+own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`,
+`measure_words.txt`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
         return f"The answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
     if q.kind == "when" and not names_time(body):
         return "The answer names no date or time, which the question asks for."
+    if q.kind == "when" and _dateline_only(body, snippet):
+        return "The answer's date is the article's dateline (when it was filed), not when what was asked happened."
     only = _figure_only(q, body)
     if only:
         return f"The answer gives only a {only}; the question asks which one."
@@ -107,6 +110,21 @@ def _unshared(text: str, question: str) -> str:
             out.append(text[i])
             i += 1
     return "".join(out)
+
+
+_DATELINE = re.compile(r"\d{1,2}月\d{1,2}日电(?=[\s（(]|题|$)")  # 新华社海口8月2日电（记者…）: a news dateline
+
+
+def _dateline_only(body: str, snippet: str) -> bool:
+    """Whether the day (or month) a when-answer gives stands in the evidence only in a dateline (新华社海口8月2日电: the
+    day the report was filed, not the day of the event it reports)."""
+    text = normalize_numbers(to_simplified(snippet))
+    if not _DATELINE.search(text):
+        return False
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
+    keys = re.findall(r"(?<!\d)\d{1,2}[日号]", plain) or re.findall(r"(?<!\d)\d{1,2}月", plain)
+    rest = _DATELINE.sub(" ", text)
+    return bool(keys) and not any(re.search(r"(?<!\d)" + re.escape(k), rest) for k in keys)
 
 
 def _event_missing(q: Any, ans: str, snippet: str, title: str) -> str:

@@ -50,15 +50,22 @@ EXAMPLES = (
 
 def evidence_block(ev: Evidence, items: list[Snippet]) -> str:
     """The numbered evidence as the model reads it (simplified script, tags neutralised): each document's title and
-    date once, above its numbered snippets (a title repeated for every snippet cost ~30 prompt tokens each)."""
+    date once, above its numbered snippets (a title repeated for every snippet cost ~30 prompt tokens each). A title
+    that its snippets already hold (an article whose title is its first sentence) is not written twice: 《》 alone
+    still marks where the document starts."""
     lines = []
     last = None
+    texts = {sn.number: to_simplified(re.sub(r"\s+", " ", sn.text).strip()) for sn in items}
     for sn in items:
         ch = ev.hits[sn.hit].chunk
         if ch.doc_id != last:
-            lines.append(f"《{_fence(to_simplified(ch.title or ''))}》" + (f" {ch.date}" if ch.date else ""))
+            title = to_simplified(" ".join((ch.title or "").split()))
+            shown = " ".join(texts[o.number] for o in items if ev.hits[o.hit].chunk.doc_id == ch.doc_id)
+            if title and title.rstrip("…").strip() in shown:
+                title = ""
+            lines.append(f"《{_fence(title)}》" + (f" {ch.date}" if ch.date else ""))
             last = ch.doc_id
-        lines.append(f"[{sn.number}] " + _fence(to_simplified(re.sub(r"\s+", " ", sn.text).strip())))
+        lines.append(f"[{sn.number}] " + _fence(texts[sn.number]))
     return "\n".join(lines)
 
 

@@ -24,6 +24,9 @@ def test_each_check_names_what_the_answer_lacks():
     assert "2030" in _check("合肥到2025年创新平台达到多少家？", "1800家", "到2025年创新平台1200家。2030年，创新平台1800家。")
     assert "count" in _check("大赛设了几个环节？", "增长12%")
     assert "only repeats" in _check("大赛决赛呢？", "决赛")
+    dateline = "新华社合肥9月6日电（记者王明）第三届“智汇杯”创新大赛近日在合肥举行。"
+    assert "dateline" in _check("“智汇杯”创新大赛是哪一天举行的？", "9月6日", dateline)  # the day the report was filed
+    assert _check("“智汇杯”创新大赛是哪一天举行的？", "9月6日", dateline.replace("近日", "6日")) == ""
     assert "only a date" in _check("“智汇杯”创新大赛的决赛在哪个场馆举行？", "11月")
     assert "only a count" in _check("大赛签约金额最大的项目是哪个？", "现场签约项目11个", "现场签约项目11个，签约金额8亿元。")
 

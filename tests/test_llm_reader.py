@@ -54,6 +54,18 @@ def test_prompt_prefix_is_fixed_and_evidence_is_compact():
     assert len(m1[-1]["content"]) < 400
 
 
+def test_a_title_its_snippets_already_hold_is_not_written_twice():
+    lead = "合肥科技成果对接会在滨湖国际会展中心举行"  # an article whose title is its first sentence, cut with …
+    hits = [_hit(HEFEI, "hef", 0, lead[:14] + "…"), _hit(NANJING, "nj", 1, "南京技术交易会开幕")]
+    texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}
+    ev = gather(analyze("合肥对接会在哪里举行？"), hits, lambda d: texts[d])
+    items = snippets(ev)
+    block = build_messages(ev, items)[-1]["content"]
+    assert lead in block and block.count(lead[:14]) == 1  # the sentence once, under an empty 《》 with its date
+    assert "《》 2023-09-12" in block
+    assert "《南京技术交易会开幕》" in block or "南京" not in block  # a title that adds words is kept
+
+
 def test_evidence_cannot_pose_as_markup_or_instructions():
     from rag.evidence import Snippet
 
