@@ -1020,12 +1020,27 @@ def measured_attributes() -> dict[str, tuple[str, ...]]:
 
 
 def asked_measure(q: Any) -> tuple[str, ...]:
-    """The units a Chinese number question's measured attribute takes (时速 -> 公里/小时, 千米/小时, …); () if none."""
+    """The units a Chinese number question's measured attribute takes (时速 -> 公里/小时, 千米/小时, …), or the units
+    of the measure it names after 多少 (多少公里 -> 公里, 千米, km, …: every unit listed beside 公里); () if none."""
     if q.kind != "number" or q.language == "en":
         return ()
     simp = q.simplified or ""
     hit = max((w for w in measured_attributes() if w in simp), key=len, default="")
-    return measured_attributes()[hit] if hit else ()
+    if hit:
+        return measured_attributes()[hit]
+    m = _asked_unit_re().search(simp)
+    if not m:
+        return ()
+    return tuple(dict.fromkeys(u for units in measured_attributes().values() if m.group(1) in units for u in units))
+
+
+@lru_cache(maxsize=1)
+def _asked_unit_re() -> re.Pattern[str]:
+    """多少 / 几 (with a magnitude) before a unit of `measured_attributes.txt`: units of two or more characters, or one
+    that `measure_words.txt` lists as a unit (米, 吨; not 节 or 度, which also count or grade)."""
+    single = measure_words().unit - {"元", "倍"}
+    units = {u for us in measured_attributes().values() for u in us if len(u) > 1 or u in single}
+    return re.compile(r"(?:多少|几)[万亿千百]*(" + alternation(sorted(units)) + ")")
 
 
 QUANTITY_LABELS = {"count": "count", "money": "amount of money", "measure": "figure in the unit of the asked measure"}

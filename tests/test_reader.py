@@ -90,6 +90,10 @@ def test_a_measured_attribute_is_answered_only_in_its_own_units():
     assert wrong_quantity(area, "入驻企业120家") == "measure"
     assert wrong_quantity(area, "规划面积128平方公里") == "" and wrong_quantity(area, "1200亩") == ""
     assert wrong_quantity(analyze("合肥对接会签约了多少个项目？"), "12个") == ""  # no measured attribute asked
+    km = analyze("这款电动车充满电能跑多少公里？")  # a unit named after 多少 asks a figure in it (or its equivalents)
+    assert wrong_quantity(km, "充电15分钟[1]") == "measure"
+    assert wrong_quantity(km, "续航达700km[1]") == "" and wrong_quantity(km, "能跑600公里[1]") == ""
+    assert wrong_quantity(analyze("这列火车有几节车厢？"), "16节[1]") == ""  # 节 also counts: no unit asked
 
 
 def test_llm_mode_yields_a_preliminary_answer_then_the_grounded_one():
