@@ -461,8 +461,8 @@ def number_focus(simplified: str) -> tuple[str, str, bool]:
     after = simplified[m.end():]
     toks = pos_tokens(after) if after else []
     noun = ""
-    for w, f in toks:
-        if w in _STOP or w in _QWORDS or not re.search(r"[\u3400-\u9fff\w]", w):
+    for i, (w, f) in enumerate(toks):
+        if (w in _STOP and not _counts_it(i, w, f)) or w in _QWORDS or not re.search(r"[\u3400-\u9fff\w]", w):
             if noun:
                 break
             continue
@@ -487,13 +487,18 @@ def number_focus(simplified: str) -> tuple[str, str, bool]:
     return clf, noun, ordinal
 
 
+def _counts_it(i: int, word: str, tag: str) -> bool:
+    """A noun right after 几个 / 多少 is what is counted even when it is a stop word elsewhere (几个方面, 几种情况)."""
+    return i == 0 and tag[:1] == "n" and len(word) >= 2
+
+
 def _counted_noun(simplified: str) -> str:
     """The first noun word after 多少/几 (+ measure word): 签了多少个项目 -> 项目, 花了多少宣传费 -> 宣传费; "" if none."""
     m = _NUM_Q.search(simplified)
     if not m:
         return ""
-    for w, f in pos_tokens(simplified[m.end():]):
-        if w in _STOP or not re.search(r"[\u3400-\u9fff\w]", w):
+    for i, (w, f) in enumerate(pos_tokens(simplified[m.end():])):
+        if (w in _STOP and not _counts_it(i, w, f)) or not re.search(r"[\u3400-\u9fff\w]", w):
             return ""
         if f[:1] in ("n", "j") or f in ("vn", "nz", "eng"):
             return w

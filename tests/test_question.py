@@ -77,6 +77,8 @@ def test_number_focus_names_the_counted_thing():
     assert number_focus("西宁对接会有几家金融机构参会")[:2] == ("家", "金融机构")
     assert number_focus("在管基金产品有多少支")[0] == "支"
     assert number_focus("西安居副省级城市第几位")[2] is True
+    assert number_focus("新政策涵盖了几个方面的内容")[:2] == ("个", "方面")  # a stop word elsewhere, counted here
+    assert analyze("新政策涵盖了几个方面的内容？").counted == "方面"
     q = analyze("西宁对接会的主办方一共花了多少宣传费？")
     assert q.counted == "宣传费"
 
