@@ -28,7 +28,7 @@ import numpy as np
 from rag.answerability import probability
 from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, split_passage
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, cedict, gloss_coverage, pos_tokens
+from rag.question import Question, cedict, gloss_coverage, pos_tokens, role_title
 from rag.records import Answer, Citation, Hit
 from rag.script import (DATA_DIR, alternation, cn_numeral, han_count, labelled_words, measure_words, to_simplified,
                         to_traditional)
@@ -618,8 +618,9 @@ def _role_phrase(simp: str, name_start: int) -> int:
 
 def extract_who(q: Question, s: Sentence) -> list[Span]:
     out: list[Span] = []
-    if q.language != "en":
-        roles = [q.focus] if q.focus and len(q.focus) >= 2 else []
+    title = role_title(q) if q.language != "en" else ""
+    if q.language != "en":  # the role title asked (局长 for 科技局局长), else the question's person word (经济学家)
+        roles = [title or q.focus] if (title or len(q.focus) >= 2) else []
     else:  # English: the Chinese glosses of the question's words that the sentence uses as titles (chairman -> 董事长)
         deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))
         roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z)]
@@ -634,14 +635,14 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
             found_names.add(nm)  # 蒲小川代表延长石油集团作主旨报告 for 谁代表延长石油集团作了主旨报告
     for role in roles:
         for m in re.finditer(re.escape(role), s.simp):
-            if m.start() > 0 and s.simp[m.start() - 1] in "副前原代常" and s.simp[m.start() - 1] not in q.simplified:
+            if m.start() > 0 and s.simp[m.start() - 1] in "副前原代常" and s.simp[m.start() - 1] + role not in q.simplified:
                 continue  # 副市长 does not answer "who is the 市长"
             nm = _name_after(s.simp, m.end())
             if nm:
                 found_names.add(nm)
     role_hit = bool(found_names)
-    if roles and not role_hit and q.language != "en":
-        return out  # the question names a role and no one holds it here
+    if title and not role_hit:
+        return out  # the question names a role title and no one holds it here (a generic 官员, 学者: any name)
     if not found_names:  # no role word in the question (or not found): any person name
         pos = 0
         for w, f in pos_tokens(s.simp):

@@ -13,7 +13,8 @@ from typing import Any
 from rag.answering import QUANTITY_LABELS, wrong_quantity
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
-from rag.script import fold_width, measure_words, names_time, time_pattern, to_simplified, word_list
+from rag.question import role_title
+from rag.script import fold_width, measure_words, names_time, time_pattern, to_simplified
 
 _WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
 
@@ -161,27 +162,19 @@ def _other_year(q: Any, ans: str, snippet: str) -> str:
 def _role_missing(q: Any, snippet: str) -> str:
     """For a who-question that names a role, the role when the cited evidence does not state it: a person the evidence
     mentions for something else is no answer. English: none of the role's Chinese glosses (mayor, chairman) is in the
-    evidence. Chinese: the role title (`rag/data/role_titles.txt`: 理事长, 主任, 作者) is not, or only as its deputy
-    (副主任 for 主任)."""
+    evidence. Chinese: the role title (`rag/data/role_titles.txt`: 理事长, 主任, 作者; `rag.question.role_title`) is
+    not, or only as its deputy (副主任 for 主任)."""
     if q.kind != "who":
         return ""
     simp = to_simplified(snippet)
     if q.language == "en":
         roles = [g for g in q.glosses if g and not any(z in to_simplified(q.standalone) for z in g)]
         return "" if not roles or any(any(z in simp for z in g) for g in roles) else "/".join(roles[0][:2])
-    role = _role_title(q.focus)
+    role = role_title(q)
     if not role:
         return ""
-    deputy = "副" + role in (q.simplified or "")
-    held = any(deputy or simp[max(0, m.start() - 1):m.start()] != "副" for m in re.finditer(re.escape(role), simp))
-    return "" if held else q.focus
-
-
-def _role_title(focus: str) -> str:
-    """The role title a who-question's focus ends in (局局长 -> 局长, 理事长 -> 事长, 第一作者 -> 作者); "" for a
-    generic person word (官员, 学者)."""
-    title = max((t for t in word_list("role_titles.txt") if focus.endswith(t)), key=len, default="")
-    return focus[-2:] if len(title) == 1 and len(focus) >= 2 else title if len(title) > 1 else ""
+    held = any(simp[max(0, m.start() - 1):m.start()] != "副" for m in re.finditer(re.escape(role), simp))  # 副主任: another role
+    return "" if held else role
 
 
 def _uncounted(q: Any, body: str, snippet: str) -> str:

@@ -487,6 +487,16 @@ def number_focus(simplified: str) -> tuple[str, str, bool]:
     return clf, noun, ordinal
 
 
+def role_title(q: "Question") -> str:
+    """The role title a Chinese who-question asks for, from the word its focus ends in (局局长 -> 局长, 理事长 -> 事长,
+    第一作者 -> 作者), with 副 when the question asks for the deputy (常务副主任 -> 副主任: another role); "" for a
+    generic person word (官员, 学者)."""
+    focus = q.focus or ""
+    title = max((t for t in word_list("role_titles.txt") if focus.endswith(t)), key=len, default="")
+    title = focus[-2:] if len(title) == 1 and len(focus) >= 2 else title if len(title) > 1 else ""
+    return "副" + title if title and "副" + title in (q.simplified or "") else title
+
+
 def _counts_it(i: int, word: str, tag: str) -> bool:
     """A noun right after 几个 / 多少 is what is counted even when it is a stop word elsewhere (几个方面, 几种情况)."""
     return i == 0 and tag[:1] == "n" and len(word) >= 2

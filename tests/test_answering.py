@@ -91,6 +91,18 @@ def test_who_gives_the_person_with_role():
     assert "李智超" in ask("中光学集团董事长是谁？").text
 
 
+def test_who_reads_the_role_title_and_a_generic_person_word_asks_any_name():
+    wuhu = ("芜湖科技局发布成果转化新政", (
+        "芜湖市科技局党组书记、局长王建平介绍了新政内容。"
+        "安徽师范大学教授刘明带领团队完成了新型催化剂的中试。"))
+    hits = _hits(wuhu)
+    a = ask("芜湖市科技局局长是谁？", hits)  # the title is 局长, however the question words it
+    assert a.found and "王建平" in a.text
+    b = ask("带领团队完成新型催化剂中试的安徽师范大学学者是谁？", hits)  # 学者 is no title the article uses
+    assert b.found and "刘明" in b.text
+    assert "王建平" not in ask("芜湖市科技局副局长是谁？", hits).text  # a title nobody holds here: no one else's name
+
+
 def test_when_prefers_a_full_date():
     a = ask("西宁对接会是几月几日举行的？")
     assert a.kind == "when" and "7月27至28日" in a.text
