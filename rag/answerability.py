@@ -2,8 +2,9 @@
 
 The features (FEATURES) describe how well the chosen sentence matches the question (its ranker probability and the
 ranker's own term, bigram and entity features), how clearly it beats the next sentence, how well the typed span fits,
-and the question's kind and language. Documents that do not name the question's key entities never reach this point
-(`rag.evidence`). Weights: `rag/data/answerability.json`, written by `python -m rag.train` (data recipe and
+and the question's kind and language (the match features once more for English questions, whose evidence is matched
+through glosses and pinyin, so that their weights are learned apart). Documents that do not name the question's key
+entities never reach this point (`rag.evidence`). Weights: `rag/data/answerability.json`, written by `python -m rag.train` (data recipe and
 cross-validated figures in its docstring); the decision threshold is `Settings.answerable_threshold`.
 """
 from __future__ import annotations
@@ -20,8 +21,9 @@ from rag.question import Question
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "answerability.json"
 _KINDS = ("number", "who", "when", "where", "what", "list", "yesno")
+_EN_SCALED = ("p", "p_top", "margin", "local", "cov", "cov_asked", "ctx", "bigram")  # weighed apart for English
 FEATURES = ("bias", "p", "p_top", "margin", "local", "cov", "cov_asked", "ctx", "bigram", "entities", "has_entities",
-            "en", "counted", "focus", "clause_asked", *[f"kind_{k}" for k in _KINDS])
+            "en", "counted", "focus", "clause_asked", *[f"kind_{k}" for k in _KINDS], *[f"en_{f}" for f in _EN_SCALED])
 
 
 def features(q: Question, ex: Any) -> np.ndarray:
@@ -43,6 +45,8 @@ def features(q: Question, ex: Any) -> np.ndarray:
            f["bigram"], f["entities"], 1.0 if f["entities"] != 0.5 else 0.0, 1.0 if q.language == "en" else 0.0,
            counted, focus, _clause_asked(q, ex, _clause_bounds, coverage)]
     row += [1.0 if q.kind == k else 0.0 for k in _KINDS]
+    named = dict(zip(FEATURES, row))  # English evidence is matched through glosses and pinyin: its scores mean less
+    row += [named[f] if q.language == "en" else 0.0 for f in _EN_SCALED]
     return np.asarray(row, dtype=np.float64)
 
 
