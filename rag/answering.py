@@ -1062,8 +1062,15 @@ def asked_quantity(q: Any) -> str:
     return "measure" if asked_measure(q) else ""
 
 
+@lru_cache(maxsize=1)
+def _measure_units() -> tuple[str, ...]:
+    """Units of measure (`measured_attributes.txt`, and the units of `measure_words.txt` but 元 and 倍), longest first."""
+    units = {u for us in measured_attributes().values() for u in us} | (measure_words().unit - {"元", "倍"})
+    return tuple(sorted(units, key=len, reverse=True))
+
+
 def wrong_quantity(q: Any, body: str) -> str:
-    """The kind of figure asked when the answer gives only another kind (52% or 3亿元 for 几项; 7.6%, 41.25公里 or 70个
+    """The kind of figure asked when the answer gives only another kind (52%, 3亿元 or 88万吨 for 几项; 7.6%, 41.25公里 or 70个
     for 多少亿元), or no figure at all; "" when the answer may be the asked quantity. (An English money question is not
     declined for a share: "how much did revenue grow" is answered by one.)"""
     asked = asked_quantity(q)
@@ -1077,19 +1084,21 @@ def wrong_quantity(q: Any, body: str) -> str:
         return asked
     currency = tuple(measure_words().currency)
     units = asked_measure(q) if asked == "measure" else ()
-    share = money = measured = in_unit = 0
+    share = money = measured = in_unit = of_measure = 0
     for n in nums:
         after = text[n.start + len(n.raw):]
         written = (n.unit or "") + after.lstrip()  # the unit as written after the figure (亩 is taken with 1200)
         if units and written.startswith((*units, "倍")):
             in_unit += 1  # the attribute's own unit, or a multiple of it
+        if written.startswith(_measure_units()):
+            of_measure += 1  # 88万吨, 41.25公里: a quantity measured in a unit, not a number of things
         if n.percent:
             share += 1
         elif n.unit == "元" or after.startswith(currency):
             money += 1
         elif n.unit is not None or re.match(r"[\u4e00-\u9fff]", after):
             measured += 1  # a figure of something else: a count or unit (70个, 9.7万人次) or a word after it (41.25公里)
-    if asked == "count" and share + money == len(nums):
+    if asked == "count" and share + money + of_measure >= len(nums):
         return asked
     if asked == "money" and (measured == len(nums) or (q.language != "en" and share == len(nums))):
         return asked

@@ -96,7 +96,8 @@ class Question:
     topic_glosses: list[list[str]] = field(default_factory=list)  # the same for capitalised (name-like) English words
     counted_any: list[str] = field(default_factory=list)  # words any of which must name the counted thing (zh or glosses)
     verb: str = ""  # number questions: the verb doing the counting, 签 in 签了多少个项目 ("" for 有/是/达 and English)
-    quantity: str = ""  # English: "count" for "how many …", "amount" for "how much …" / "how many yuan", else ""
+    quantity: str = ""  # English: "count" for "how many …", "amount" for "how much …" / "how many yuan", "measure" for
+    # "how many tonnes / days …" (rag/data/units_en.txt), else ""
     event: str = ""  # Chinese when/where questions: the event asked about, 决赛 in 大赛的决赛在哪一天举行
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     previous: str = ""  # a follow-up's previous question, standing alone (what an LLM reader resolves it against)
@@ -867,7 +868,8 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
         topic_glosses = english_glosses(simplified, capitalized=True)
         m = re.search(r"\bhow many\s+(?:of\s+the\s+)?([A-Za-z][A-Za-z\-]+)", simplified, re.I)
         quantity = ("amount" if re.search(r"\bhow much\b|\bhow many\s+(?:[mb]illion\s+)?(?:yuan|dollars?|rmb)\b",
-                                          simplified, re.I) else "count" if m else "")
+                                          simplified, re.I) else
+                    "measure" if m and m.group(1).lower() in word_list("units_en.txt") else "count" if m else "")
         counted_glosses = english_glosses(m.group(1).lower()) if m else []
         terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
         clf, focus, ordinal, counted = "", "", False, ""

@@ -74,6 +74,10 @@ def test_an_answer_of_another_quantity_is_not_found():
     prize = analyze("How much prize money does the winner of the Hefei contest receive?")
     assert wrong_quantity(prize, "银奖70个") == "money" and wrong_quantity(prize, "奖金100万元") == ""
     assert wrong_quantity(analyze("How many fund products does Xi'an High-tech Zone manage?"), "215支") == ""
+    trees = analyze("How many trees is the Wuhu plant's yearly CO2 cut equal to?")  # a count, not a tonnage
+    assert wrong_quantity(trees, "减排二氧化碳88万吨[1]") == "count" and wrong_quantity(trees, "相当于植树750万棵[1]") == ""
+    tonnes = analyze("How many tonnes of CO2 does the Wuhu plant cut each year?")  # rag/data/units_en.txt
+    assert tonnes.quantity == "measure" and wrong_quantity(tonnes, "减排二氧化碳88万吨[1]") == ""
     households = analyze("辽中区改造老旧小区惠及多少户居民？")  # any measure word of a count asks for a count
     assert wrong_quantity(households, "惠及居民占比达52% [1]") == "count" and wrong_quantity(households, "惠及22768户 [1]") == ""
     ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
