@@ -1057,7 +1057,8 @@ def asked_quantity(q: Any) -> str:
     if q.classifier in _COUNT_CLASSIFIERS:
         return "count"
     simp = q.simplified or ""  # 多少亿元 / 多少钱 / 多少亿？ ask an amount; 多少亿吨 asks a tonnage
-    if q.classifier == "元" or re.search(r"(?:多少|几)[万亿千百]*元|多少钱|(?:多少|几)[万亿]+(?![\u4e00-\u9fff])", simp):
+    if (q.classifier == "元" or re.search(r"(?:多少|几)[万亿千百]*元|多少钱|(?:多少|几)[万亿]+(?![\u4e00-\u9fff])", simp)
+            or asks_money(q)):  # 奖金是多少, 签约资金有多少: the attribute is money (rag/data/money_words.txt)
         return "money"
     return "measure" if asked_measure(q) else ""
 

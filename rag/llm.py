@@ -363,6 +363,9 @@ class Figure:
     unit: str | None  # the measure word / unit right after the number, if any
 
 
+_CURRENCIES = tuple(sorted(measure_words().currency, key=len, reverse=True))
+
+
 def figures(text: str) -> list[Figure]:
     """The figures of `text` (normalised by `normalize_numbers`): value with its magnitude, percent or not, and the
     measure word or unit right after it (`rag/data/measure_words.txt`)."""
@@ -371,6 +374,8 @@ def figures(text: str) -> list[Figure]:
         digits, mag, pct, han = m.groups()
         value = float(digits) * (_MAGNITUDE[mag.lower()] if mag else 1.0)
         unit = han if han in _CLASSIFIERS else None
+        if unit and text.startswith(_CURRENCIES, m.end() - 1):  # 35万人民币 is money, not 35万人 (people)
+            unit = None
         raw = m.group(0) if unit else m.group(0)[: len(m.group(0)) - (1 if han else 0)].rstrip()
         out.append(Figure(raw.strip(), m.start(), value, bool(pct), unit))
     return out

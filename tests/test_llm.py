@@ -135,6 +135,13 @@ def test_a_bare_number_must_be_about_what_was_asked():
     assert verify("2.36万亿元。", [loans], question=question, about="大会设5场平行论坛。")
 
 
+def test_a_currency_after_a_figure_is_money_not_a_measure_word():
+    from rag.llm import figures
+
+    assert figures("35万人民币")[0].unit is None and figures("35万人参加")[0].unit == "人"
+    assert verify("可获得35万人民币奖金[1]", ["胜出的提案可获得35万人民币奖金。"]) == []
+
+
 def test_verify_checks_only_the_given_passages():
     assert verify("共签署59个项目合作协议[1]。", ["大会设5场平行论坛。"]) == ["59个"]
 

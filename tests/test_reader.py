@@ -74,6 +74,8 @@ def test_an_answer_of_another_quantity_is_not_found():
     prize = analyze("How much prize money does the winner of the Hefei contest receive?")
     assert wrong_quantity(prize, "银奖70个") == "money" and wrong_quantity(prize, "奖金100万元") == ""
     assert wrong_quantity(analyze("How many fund products does Xi'an High-tech Zone manage?"), "215支") == ""
+    award = analyze("芜湖创新大赛一等奖的奖金是多少？")  # a money attribute (rag/data/money_words.txt), no 多少元
+    assert wrong_quantity(award, "一等奖2名[1]") == "money" and wrong_quantity(award, "奖金35万人民币[1]") == ""
     trees = analyze("How many trees is the Wuhu plant's yearly CO2 cut equal to?")  # a count, not a tonnage
     assert wrong_quantity(trees, "减排二氧化碳88万吨[1]") == "count" and wrong_quantity(trees, "相当于植树750万棵[1]") == ""
     tonnes = analyze("How many tonnes of CO2 does the Wuhu plant cut each year?")  # rag/data/units_en.txt
