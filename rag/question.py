@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from rag.errors import InputError
-from rag.script import detect_script, fold_width, han_count, to_simplified, word_list
+from rag.script import detect_script, fold_width, han_count, labelled_words, to_simplified, word_list
 
 MAX_QUESTION_CHARS = 500  # default cap; Settings.max_question_chars overrides
 
@@ -245,8 +245,6 @@ def _asked_noun_kind(text: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def _asked_nouns() -> dict[str, str]:
-    from rag.script import labelled_words
-
     return {w: kind for kind, words in labelled_words("asked_nouns_en.txt").items() for w in words}
 
 
