@@ -17,7 +17,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "index", None):
         p = Path(args.index)
         over["index_root"], over["index_name"] = p.parent, p.name
-    for name in ("embedding_model", "store", "milvus_uri", "top_k", "answer_mode", "llm_url"):
+    for name in ("embedding_model", "store", "milvus_uri", "top_k", "answer_mode", "llm_url", "llm_cache"):
         if getattr(args, name, None) is not None:
             over[name] = getattr(args, name)
     return Settings.from_env(**over)
@@ -468,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--answer-mode", dest="answer_mode", choices=["extractive", "llm"],
                    help="llm: measure LLM mode beside extractive (when an LLM is available)")
     q.add_argument("--llm-url", dest="llm_url", help="OpenAI-compatible endpoint for LLM mode")
+    q.add_argument("--llm-cache", dest="llm_cache", metavar="FILE",
+                   help="keep LLM replies in this SQLite file and replay them for the same prompt (a re-run after a "
+                   "change to grounding takes minutes; only new prompts reach the model; replayed answers' latencies "
+                   "are the replay's, so time LLM mode with bench/bench_llm.py)")
     q.add_argument("--limit", type=int, help="at most this many single questions (chat sets are always complete)")
     q.add_argument("--no-failures", dest="no_failures", action="store_true", help="do not list the failed questions")
     _index_opt(q)
@@ -477,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", action="append", help="SQuAD-format .json(.gz) (repeatable; default: CMRC2018 trial, DRCD dev)")
     q.add_argument("--answer-mode", dest="answer_mode", choices=["extractive", "llm"],
                    help="llm: measure LLM mode beside extractive")
+    q.add_argument("--llm-cache", dest="llm_cache", metavar="FILE", help="as for `rag eval qa`")
     q.add_argument("--limit", type=int, default=200, help="questions sampled per set (default 200)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval_reading)

@@ -24,11 +24,11 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.chunking import split_sentences
 from rag.errors import RagError
@@ -265,13 +265,54 @@ def available(settings: Settings) -> str | None:
     return None
 
 
+class CachedLLM:
+    """An LLM whose replies are kept in a SQLite file, keyed by the exact prompt (messages, max_tokens, model name).
+    Temperature is 0, so a reply depends only on its prompt: re-measuring a change to grounding or typing replays the
+    stored drafts in minutes, and only new prompts reach the model (`rag eval qa --llm-cache FILE`)."""
+
+    def __init__(self, inner: LLM, path: str | Path) -> None:
+        import sqlite3
+
+        self.inner, self.name = inner, inner.name
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("create table if not exists replies (key text primary key, reply text)")
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped model's other attributes (the local model's tokenizer)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int = DEFAULT_MAX_TOKENS,
+             stream: bool = False) -> str | Iterator[str]:
+        key = hashlib.sha256(json.dumps([messages, max_tokens, self.name], ensure_ascii=False).encode()).hexdigest()
+        with self._lock:
+            row = self._db.execute("select reply from replies where key = ?", (key,)).fetchone()
+        if row is not None:
+            self.hits += 1
+            reply = row[0]
+        else:
+            self.misses += 1
+            out = self.inner.chat(messages, max_tokens=max_tokens, stream=False)
+            reply = out if isinstance(out, str) else "".join(out)
+            with self._lock:
+                self._db.execute("insert or replace into replies values (?, ?)", (key, reply))
+                self._db.commit()
+        return iter([reply]) if stream else reply
+
+
 def get_llm(settings: Settings, mode: str | None = None, progress: bool = True) -> LLM | None:
-    """The LLM for `mode` (default `settings.answer_mode`): None for "extractive"; RagError when it cannot be had."""
+    """The LLM for `mode` (default `settings.answer_mode`): None for "extractive"; RagError when it cannot be had.
+    With `settings.llm_cache`, replies are kept in (and replayed from) that file (`CachedLLM`)."""
     mode = mode or settings.answer_mode
     if mode == "extractive":
         return None
     if mode != "llm":
         raise RagError(f"Unknown answer mode {mode!r}: use 'extractive' or 'llm'.")
+    if settings.llm_cache:
+        return CachedLLM(get_llm(replace(settings, llm_cache=""), mode, progress), settings.llm_cache)
     if settings.llm_url:
         return EndpointLLM(settings.llm_url, settings.llm_model, settings.llm_api_key)
     try:

@@ -135,6 +135,33 @@ def test_a_bare_number_must_be_about_what_was_asked():
     assert verify("2.36万亿元。", [loans], question=question, about="大会设5场平行论坛。")
 
 
+def test_cached_llm_replays_a_stored_reply_and_asks_the_model_only_for_new_prompts(tmp_path):
+    from rag.llm import CachedLLM, EndpointLLM, get_llm
+    from rag.settings import Settings
+
+    class Counting:
+        name = "counting"
+
+        def __init__(self):
+            self.calls = 0
+
+        def chat(self, messages, max_tokens=64, stream=False):
+            self.calls += 1
+            return iter(["共签约", "12个项目[1]"]) if stream else "共签约12个项目[1]"
+
+    inner, path = Counting(), tmp_path / "replies.sqlite"
+    ask = [{"role": "user", "content": "合肥对接会签了多少个项目？"}]
+    llm = CachedLLM(inner, path)
+    assert llm.chat(ask) == "共签约12个项目[1]" and "".join(llm.chat(ask, stream=True)) == "共签约12个项目[1]"
+    assert inner.calls == 1 and (llm.hits, llm.misses) == (1, 1)
+    again = CachedLLM(inner, path)  # the file keeps the replies for the next run
+    assert again.chat(ask) == "共签约12个项目[1]" and inner.calls == 1
+    again.chat(ask, max_tokens=32)  # another prompt (a different budget) reaches the model
+    assert inner.calls == 2 and again.name == "counting"
+    wrapped = get_llm(Settings(llm_url="http://127.0.0.1:9/v1", llm_cache=str(path)), mode="llm")
+    assert isinstance(wrapped, CachedLLM) and isinstance(wrapped.inner, EndpointLLM)
+
+
 def test_a_currency_after_a_figure_is_money_not_a_measure_word():
     from rag.llm import figures
 
