@@ -7,13 +7,14 @@
     available(settings) -> str | None          None when LLM answering can run here, else why not (nothing loaded).
     get_llm(settings, mode=None) -> LLM | None
         None for "extractive". Otherwise `settings.llm_url` set -> an OpenAI-compatible endpoint through llama-index's
-        OpenAILike; else the bundled GGUF, loaded once per process.
+        OpenAILike; else the bundled GGUF, loaded once per process. With `settings.llm_cache`, wrapped in CachedLLM.
     LLM.chat(messages, max_tokens=200, stream=False) -> str | Iterator[str]
         `messages` = [{"role": "system" | "user" | "assistant", "content": str}, ...]; temperature 0.
-        Implementations: LocalLLM (llama-cpp-python; reuses the KV cache of a shared prompt prefix), EndpointLLM.
-    verify(answer_text, passages, question="") -> list[str]
+        Implementations: LocalLLM (llama-cpp-python; reuses the KV cache of a shared prompt prefix), EndpointLLM,
+        CachedLLM (replies kept in SQLite by prompt, for re-measuring: `rag eval qa --llm-cache FILE`).
+    verify(answer_text, passages, question="", about="") -> list[str]
         Claims (numbers with units, dates, names) in the answer that the passages (list[str]) do not support;
-        [] = verified.
+        [] = verified. `about`: the rest of the cited document's evidence, for judging what a bare figure is about.
 """
 from __future__ import annotations
 
