@@ -1039,9 +1039,9 @@ def asked_measure(q: Any) -> tuple[str, ...]:
 def _asked_unit_re() -> re.Pattern[str]:
     """多少 / 几 (with a magnitude) before a unit of `measured_attributes.txt`: units of two or more characters, or one
     that `measure_words.txt` lists as a unit (米, 吨; not 节 or 度, which also count or grade)."""
-    single = measure_words().unit - {"元", "倍"}
-    units = {u for us in measured_attributes().values() for u in us if len(u) > 1 or u in single}
-    return re.compile(r"(?:多少|几)[万亿千百]*(" + alternation(sorted(units)) + ")")
+    attributes = {u for us in measured_attributes().values() for u in us}
+    units = [u for u in _measure_units() if u in attributes and (len(u) > 1 or u in measure_words().unit)]
+    return re.compile(r"(?:多少|几)[万亿千百]*(" + alternation(units) + ")")
 
 
 QUANTITY_LABELS = {"count": "count", "money": "amount of money", "measure": "figure in the unit of the asked measure"}

@@ -31,12 +31,12 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
         return f"The answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
     if q.kind == "when" and not names_time(body):
         return "The answer names no date or time, which the question asks for."
-    if q.kind == "when" and _dateline_only(body, snippet):
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")  # the answer as the evidence writes it
+    if q.kind == "when" and _dateline_only(plain, snippet):
         return "The answer's date is the article's dateline (when it was filed), not when what was asked happened."
-    only = _figure_only(q, body)
+    only = _figure_only(q, plain)
     if only:
         return f"The answer gives only a {only}; the question asks which one."
-    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")  # the answer as the evidence writes it
     event = _event_missing(q, plain, snippet, title)
     if event:
         return f"The evidence sentence holding the answer does not name the {event} the question asks about."
@@ -73,20 +73,20 @@ def _asks_identity(q: Any) -> bool:
     return bool(_WHICH_ZH.search(q.simplified or ""))
 
 
-def _figure_only(q: Any, body: str) -> str:
+def _figure_only(q: Any, plain: str) -> str:
     """For a who/where/which question, "date" when the answer is only a date or time (11月 for 在哪个场馆举行), "count"
     when it is only a count of what the question names (现场签约项目11个 for 签约项目是哪个: no project is named);
-    "" otherwise. A count beside names (北京、上海等五座城市) is an answer."""
+    "" otherwise. A count beside names (北京、上海等五座城市) is an answer. `plain`: the answer as `unasked` normalises it."""
     if not _asks_identity(q):
         return ""
-    plain = normalize_numbers(to_simplified(fold_width(_CITE_RE.sub("", body)))).strip(" 。.")
+    plain = fold_width(plain)
     if not plain:
         return ""
     rest = re.sub(r"^[在于是为]|(?:举行|举办|召开)$", "", time_pattern().sub("", plain))
     if len(re.sub(r"[\W\d_]", "", rest)) <= 1:
         return "date"
     question = normalize_numbers(to_simplified(q.standalone))
-    counts = [f for f in figures(plain) if f.unit in _COUNT_WORDS and f.raw not in question]
+    counts = [f for f in figures(plain) if f.unit in _PLAIN_COUNTS and f.raw not in question]
     if not counts:
         return ""
     rest = plain
@@ -95,7 +95,7 @@ def _figure_only(q: Any, body: str) -> str:
     return "count" if len(_unshared(re.sub(r"[\W\d_]", "", rest), question)) <= 2 else ""
 
 
-_COUNT_WORDS = measure_words().count - {"届", "期", "次", "级"}  # 第3届, 第2期: ordinals that name, not counts
+_PLAIN_COUNTS = measure_words().count - {"届", "期", "次", "级"}  # 第3届, 第2期: ordinals that name, not counts
 
 
 def _unshared(text: str, question: str) -> str:
@@ -116,13 +116,12 @@ def _unshared(text: str, question: str) -> str:
 _DATELINE = re.compile(r"\d{1,2}月\d{1,2}日电(?=[\s（(]|题|$)")  # 新华社海口8月2日电（记者…）: a news dateline
 
 
-def _dateline_only(body: str, snippet: str) -> bool:
-    """Whether the day (or month) a when-answer gives stands in the evidence only in a dateline (新华社海口8月2日电: the
-    day the report was filed, not the day of the event it reports)."""
+def _dateline_only(plain: str, snippet: str) -> bool:
+    """Whether the day (or month) a when-answer (`plain`, normalised as `unasked` gives it) gives stands in the evidence
+    only in a dateline (新华社海口8月2日电: the day the report was filed, not the day of the event it reports)."""
     text = normalize_numbers(to_simplified(snippet))
     if not _DATELINE.search(text):
         return False
-    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
     keys = re.findall(r"(?<!\d)\d{1,2}[日号]", plain) or re.findall(r"(?<!\d)\d{1,2}月", plain)
     rest = _DATELINE.sub(" ", text)
     return bool(keys) and not any(re.search(r"(?<!\d)" + re.escape(k), rest) for k in keys)

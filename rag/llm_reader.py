@@ -9,9 +9,9 @@
    script- and unit-normalised, in the snippet it cites (`rag.llm.verify`); a claim that stands in another snippet is
    re-cited there. The cited snippet's document names every key entity of the question (only such documents are shown).
    A draft that fails is declined, with a note saying which claims were unsupported.
-4. **About what was asked** (`rag.asked.unasked`, shared with the extractive reader): the right kind of figure (count, amount, a measure in its units), a date for
-   "when", the role asked (not its deputy), the event asked (the sentence holding the answer names it), the year asked
-   (not a figure stated for another year). A declined draft gets one second look at the next-best sentences.
+4. **About what was asked** (`rag.asked.unasked`, shared with the extractive reader; its docstring lists the checks):
+   the right kind of figure, a date for "when", a name for who/where/which, the role, event and year asked. A
+   declined draft gets one second look at the next-best sentences.
 """
 from __future__ import annotations
 
