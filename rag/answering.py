@@ -28,7 +28,8 @@ import numpy as np
 from rag.answerability import probability
 from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, split_passage
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, cedict, gloss_coverage, pos_tokens, role_title
+from rag.question import Question, cedict, gloss_coverage, role_title
+from rag.tagging import jieba_modules, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import (DATA_DIR, alternation, cn_numeral, han_count, labelled_words, measure_words, to_simplified,
                         to_traditional)
@@ -350,9 +351,7 @@ def _counted_after(simp: str, end: int) -> str:
 @lru_cache(maxsize=4096)
 def _token_bounds(text: str) -> frozenset[int]:
     """Offsets where jieba words start or end."""
-    from rag.question import _jieba
-
-    jieba, _ = _jieba()
+    jieba, _ = jieba_modules()
     out = {0, len(text)}
     for _, a, b in jieba.tokenize(text):
         out.update((a, b))
@@ -513,8 +512,6 @@ def _surname_at(text: str) -> bool:
 def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
     """A person name starting at `pos` (after a role word): 3 Han characters, or 2 when the third starts a common word
     or is a function character (柴渭主持 -> 柴渭, 葛飞等 -> 葛飞); None unless jieba agrees it can start a name."""
-    from rag.question import _jieba
-
     run = ""
     for ch in simp[pos:pos + 4]:
         if han_count(ch) != 1:
@@ -522,7 +519,7 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
         run += ch
     if len(run) < 2:
         return None
-    jieba, pseg = _jieba()
+    jieba, pseg = jieba_modules()
     first = next(iter(pseg.cut(simp[pos:pos + 6])), None)
     if first is None:
         return None
@@ -563,9 +560,7 @@ def _whole_name(simp: str, a: int, b: int) -> tuple[int, int]:
 def _name_before(simp: str, pos: int) -> tuple[int, int] | None:
     """A person name ending at `pos` (before the verb it does: 蒲小川代表…, 陈辉主持): 3 or 2 Han characters starting at a
     word boundary, with a surname first and not a common dictionary word."""
-    from rag.question import _jieba
-
-    jieba, _ = _jieba()
+    jieba, _ = jieba_modules()
     bounds = _token_bounds(simp)
     for n in (3, 2):
         st = pos - n

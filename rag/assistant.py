@@ -18,6 +18,7 @@ index, and if so loads it and swaps it in atomically.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tempfile
 import threading
 import time
@@ -33,6 +34,9 @@ from rag.records import Answer, Citation, Hit, IngestReport
 from rag.settings import Settings
 
 History = Sequence[tuple[str, str]] | Sequence[dict] | None
+log = logging.getLogger(__name__)
+# one question per script and language, about nothing in particular: `Assistant.warm_up` loads what they need
+WARM_UP_QUESTIONS = ("签约了多少个项目？", "會議在哪裡舉行？", "Who attended the signing ceremony?")
 
 
 def _load_dictionary() -> None:
@@ -106,7 +110,8 @@ class Assistant:
         self._manifest_stamp = self._stamp()
         # the English-to-Chinese dictionary (CC-CEDICT, ~0.3-2 s to load) is read in the background, not by the first
         # English question
-        threading.Thread(target=_load_dictionary, name="rag-cedict", daemon=True).start()
+        self._dictionary = threading.Thread(target=_load_dictionary, name="rag-cedict", daemon=True)
+        self._dictionary.start()
 
     # ------------------------------------------------------------ construction
 
@@ -277,6 +282,20 @@ class Assistant:
 
             self._doc_texts = (index, doc_texts(index))
         return self._doc_texts[1](doc_id)
+
+    def warm_up(self) -> float:
+        """Answer WARM_UP_QUESTIONS extractively and discard the answers, so that what loads on first use (the question
+        encoder's trace, OpenCC's traditional converter, the word lists, CC-CEDICT's place names by pinyin) is loaded
+        before the first user asks. Returns the seconds it took; a failure is logged, never raised."""
+        t = time.perf_counter()
+        self._dictionary.join()
+        for question in WARM_UP_QUESTIONS:
+            try:
+                self.ask(question, mode="extractive")
+            except RagError as e:
+                log.warning("warm-up question %r failed: %s", question, e)
+                break
+        return time.perf_counter() - t
 
     def ask(self, question: str, history: History = None, filters: Any = None, mode: str | None = None,
             top_k: int | None = None) -> Answer:

@@ -10,6 +10,7 @@ import re
 
 from rag.records import Chunk, Document
 from rag.script import to_simplified
+from rag.tagging import encode_tags
 
 _CLOSERS = "”’」』）)】》〕］]\"'"
 _CANDIDATE = re.compile(r"[。！？；!?;…\n.]")  # cheap scan; the rules below decide which candidates end a sentence
@@ -132,17 +133,19 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
     chunks = []
     for n, (a, b) in enumerate(chunk_spans(text, size, overlap)):
         piece = text[a:b]
+        simp = piece if same else to_simplified(piece)
         chunks.append(
             Chunk(
                 chunk_id=f"{doc.doc_id}:{n}",
                 doc_id=doc.doc_id,
                 text=piece,
-                text_simplified=piece if same else to_simplified(piece),
+                text_simplified=simp,
                 start=a,
                 end=b,
                 title=doc.title,
                 date=doc.date,
                 source=doc.source,
+                tags=encode_tags(simp),
             )
         )
     return chunks

@@ -287,6 +287,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     assistant = Assistant.default(settings)
     st = assistant.stats()
     print(f"index ready: {st.get('documents', '?')} documents, {st.get('chunks', '?')} chunks", flush=True)
+    print(f"warmed up in {assistant.warm_up():.1f} s (models and word lists loaded before the first question)", flush=True)
     host = args.host or settings.host
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"warning: serving on {host} without --auth; anyone who can reach this address can use it", file=sys.stderr)

@@ -24,7 +24,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, _jieba, cedict, gloss_coverage, pos_tokens
+from rag.question import Question, cedict, gloss_coverage
+from rag.tagging import jieba_modules, pos_tokens, seed, seed_sentence
 from rag.records import Hit
 from rag.script import cn_numeral, han_count, measure_words, to_simplified, word_list
 
@@ -106,6 +107,7 @@ def collect_sentences(hits: Sequence[Hit]) -> list[Sentence]:
     for i, h in enumerate(hits):
         ch = h.chunk
         full_simp = ch.text_simplified if len(ch.text_simplified or "") == len(ch.text) else None
+        words = seed(full_simp, ch.tags) if full_simp is not None else None  # tagged at ingest
         for a, b in split_passage(ch.text):
             text = ch.text[a:b]
             simp = full_simp[a:b] if full_simp is not None else to_simplified(text)
@@ -113,6 +115,8 @@ def collect_sentences(hits: Sequence[Hit]) -> list[Sentence]:
             if (han_count(key) < 4 and not re.search(r"\d", key)) or key in seen:
                 continue
             seen.add(key)
+            if words:
+                seed_sentence(full_simp, words, a, b)
             out.append(Sentence(i, a, b, text, simp, aligned=len(simp) == len(text)))
     return out
 
@@ -196,7 +200,7 @@ def key_entities(q: Question) -> list[str]:
                 out.append(w)
         out += [w for w in _split_places(tokens)  # 北部湾 + 港: the place already stands for it
                 if w not in generic and not any(w in e or w.startswith(e) for e in out)]
-        jieba, _ = _jieba()
+        jieba, _ = jieba_modules()
         for w in jieba.lcut_for_search(simp):  # places jieba does not tag (合肥 is tagged n), found in CC-CEDICT
             if w in places and w not in generic and not any(w in e for e in out):
                 out.append(w)

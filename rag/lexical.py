@@ -19,6 +19,7 @@ import numpy as np
 
 from rag.errors import IndexError_
 from rag.script import fold_width, to_simplified
+from rag.tagging import pos_tokens
 
 PINYIN_PREFIX = "py:"
 
@@ -127,9 +128,19 @@ def pinyin_names(text: str) -> list[str]:
 
 @lru_cache(maxsize=20_000)
 def _word_pinyins(text: str) -> frozenset[str]:
-    """Pinyin spellings of the words of `text` (jieba words and runs of up to three of them; a 3+ character word also
-    without its last character, so 南阳市 answers to "Nanyang"). A name must match whole words: "Xi'an" is 西安, not 先进."""
-    toks = [t for t in _jieba().lcut(to_simplified(text)) if t and _HAN_RE.match(t)]
+    """Pinyin spellings of the words of `text`, line by line (`_line_pinyins`)."""
+    out: set[str] = set()
+    for line in to_simplified(text).split("\n"):
+        out |= _line_pinyins(line)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=50_000)
+def _line_pinyins(line: str) -> frozenset[str]:
+    """Pinyin spellings of the jieba words of one line (its POS words, tagged at ingest for indexed text) and of runs
+    of up to three of them; a 3+ character word also without its last character, so 南阳市 answers to "Nanyang".
+    A name must match whole words: "Xi'an" is 西安, not 先进."""
+    toks = [t for t, _ in pos_tokens(line) if t and _HAN_RE.match(t)]
     pys = [_pinyin(t) for t in toks]
     out: set[str] = set()
     for i in range(len(toks)):

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from rag.errors import InputError
 from rag.script import detect_script, fold_width, han_count, labelled_words, to_simplified, word_list
+from rag.tagging import jieba_modules, pos_tokens
 
 MAX_QUESTION_CHARS = 500  # default cap; Settings.max_question_chars overrides
 
@@ -107,33 +108,6 @@ class Question:
 # ---------------------------------------------------------------- basic helpers
 
 
-@lru_cache(maxsize=1)
-def _jieba():
-    import jieba
-    import jieba.posseg
-
-    jieba.setLogLevel(60)
-    jieba.initialize()
-    return jieba, jieba.posseg
-
-
-def pos_tokens(text: str) -> list[tuple[str, str]]:
-    """jieba words with part-of-speech tags; a noun glued to a following 了/过/着 is split (its last char is the verb)."""
-    return list(_pos_tokens(text))
-
-
-@lru_cache(maxsize=50_000)  # the same sentences and clauses are tagged for question after question
-def _pos_tokens(text: str) -> tuple[tuple[str, str], ...]:
-    _, pseg = _jieba()
-    toks = [(w, f) for w, f in pseg.cut(text)]
-    out: list[tuple[str, str]] = []
-    for i, (w, f) in enumerate(toks):
-        nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
-        if nxt in ("了", "过", "着") and f.startswith("n") and len(w) >= 2 and han_count(w) == len(w):
-            out += [(w[:-1], f), (w[-1], "v")]
-        else:
-            out.append((w, f))
-    return tuple(out)
 
 
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
@@ -250,7 +224,7 @@ def _asked_nouns() -> dict[str, str]:
 
 def content_terms(simplified: str) -> list[str]:
     """Search-mode jieba words of a simplified question minus question/function words and punctuation (order kept, unique)."""
-    jieba, _ = _jieba()
+    jieba, _ = jieba_modules()
     out: list[str] = []
     for w in jieba.lcut_for_search(simplified):
         w = w.strip()
@@ -398,7 +372,7 @@ def _en_lookup(word: str, limit: int = 8) -> list[str]:
             score = spec  # a plural or past form is as good as its base word (enterprises -> enterprise -> 企业)
             if score > cands.get(zh, -1):
                 cands[zh] = score
-    jieba, _ = _jieba()
+    jieba, _ = jieba_modules()
     freq = jieba.dt.FREQ if hasattr(jieba, "dt") else {}
     ranked = sorted(cands, key=lambda z: (-round(cands[z], 1), -freq.get(z, 0)))
     return [z for z in ranked if cands[z] >= 0.3][:limit]

@@ -50,6 +50,7 @@ class Chunk:
     title: str = ""
     date: str | None = None
     source: str | None = None
+    tags: str = ""  # jieba POS of text_simplified, "2ns 1v …" (rag.tagging.encode_tags); "" in indexes built before it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,6 +47,7 @@ import numpy as np
 
 from rag.errors import InputError, RagError
 from rag.lexical import name_coverage, pinyin_names
+from rag.tagging import seed
 from rag.lexical import top_k as _top_k
 from rag.records import Chunk, Hit
 from rag.script import fold_width, han_count, to_simplified
@@ -283,6 +284,7 @@ class Retriever:
         step = head[0][1] - head[-1][1] + 1e-6
         scored = []
         for r, score in head:
+            seed(chunks[r].text_simplified, chunks[r].tags)  # its words were tagged at ingest
             text = f"{chunks[r].title or ''}\n{chunks[r].text_simplified}"
             spelled = round(name_coverage(names, text) * len(names))
             glossed = gloss_coverage(groups, text)

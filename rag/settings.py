@@ -34,6 +34,7 @@ class Settings:
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
     embedding_quantize: str = "none"  # "none" (float32) | "int8" (dynamic int8 Linear layers; see bench/bench_embedding.py)
+    query_bf16: bool = True  # questions through a bfloat16 copy of the encoder on CPUs with bf16 instructions (rag.embedding)
     # retrieval
     store: str = "faiss"  # "faiss" | "milvus"
     milvus_uri: str = ""

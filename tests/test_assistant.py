@@ -277,3 +277,16 @@ def test_remove_deletes_a_document_so_it_no_longer_answers(tmp_path, embedder):
     assert "59" not in gone.text and all(x.doc_id != c.doc_id for x in gone.citations + gone.related)
     assert c.doc_id not in {d["doc_id"] for d in Assistant.open(tmp_path / "idx").documents()}  # saved
     assert "8" in bot.ask("南阳站签了几项？").text  # the other document still answers
+
+
+def test_warm_up_loads_what_first_questions_need(assistant, monkeypatch):
+    import opencc
+
+    from rag.script import _converter
+
+    _converter.cache_clear()  # as in a fresh process: no OpenCC converter built yet
+    assert 0 < assistant.warm_up() < 120
+    assert assistant.embedder._e._traced is not None  # the question encoder is traced (or known not to trace)
+    monkeypatch.setattr(opencc, "OpenCC", lambda *a: pytest.fail("a converter was built after the warm-up"))
+    for q in ("對接會在哪裡舉行？", "Where was the matchmaking fair held?"):
+        assert assistant.ask(q, mode="extractive").text
