@@ -175,6 +175,14 @@ class Embedder:
             return self._encode(items, self.query_prompt, progress=False, desc="queries")
         return self._batcher.encode(items)
 
+    @property
+    def query_precision(self) -> str:
+        """"bfloat16" or "float32": what questions are encoded with (traces the encoder if not done yet)."""
+        traced = self._traced_encoder()
+        if traced is None:
+            return "float32"
+        return str(next(traced.parameters()).dtype).removeprefix("torch.")
+
     def _encode_small(self, texts: list[str]) -> np.ndarray:
         """A batch of questions on one thread, through the traced encoder where there is one. A question or two is
         too small to split across threads: on a busy machine two OpenMP threads spin-wait on each other (measured

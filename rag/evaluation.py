@@ -349,7 +349,9 @@ class CachedEmbedder:
         return self._encode("passage", list(texts), lambda ts: self.inner.encode_passages(ts, progress=False), progress)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode("query", list(texts), self.inner.encode_queries)
+        # keyed by the precision questions are encoded with (rag.embedding: bfloat16 where the CPU has it)
+        kind = "query" if getattr(self.inner, "query_precision", "float32") == "float32" else "query-bf16"
+        return self._encode(kind, list(texts), self.inner.encode_queries)
 
 
 class NoVectors:

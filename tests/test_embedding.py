@@ -55,25 +55,26 @@ def test_query_and_passage_prompts_are_applied(embedder):
     q = embedder.encode_queries([TEXTS[0]])[0]
     p = embedder.encode_passages([TEXTS[0]])[0]
     assert embedder.query_prompt == "query: " and embedder.passage_prompt == "passage: "
-    assert float(q @ raw[0]) > 0.9999 and float(p @ raw[1]) > 0.99999  # questions may go through bfloat16
+    assert float(q @ raw[0]) > 0.99999 and float(p @ raw[1]) > 0.99999
     assert float(q @ p) < 0.999 and float(q @ raw[2]) < 0.999  # the prompt changes the vector
 
 
 def test_questions_go_through_the_traced_model_with_the_same_vectors(embedder):
     q = embedder.encode_queries(TEXTS[:4])
     assert embedder._traced is not False  # the default model is traced (the GIL-free path a server needs)
+    assert embedder.query_precision == "float32" and not embedder.query_bf16  # the default
     eager = embedder._encode(TEXTS[:4], embedder.query_prompt, progress=False, desc="queries")
-    assert np.sum(q * eager, axis=1).min() >= BF16_MIN_COSINE  # bfloat16 where the CPU has it: cosine, not bits
-    if embedder.query_bf16 and _native_bf16():
-        assert next(embedder._traced.parameters()).dtype == torch.bfloat16
-        assert next(embedder.model.parameters()).dtype == torch.float32  # passages stay float32
+    np.testing.assert_allclose(q, eager, atol=1e-5)
 
 
-def test_a_float32_question_trace_matches_the_model_exactly():
-    e = Embedder(get_embedder(Settings()).model, "m", "query: ", "passage: ", query_bf16=False)
+def test_a_bfloat16_question_trace_where_the_cpu_has_bf16_instructions(embedder):
+    e = Embedder(embedder.model, "m", "query: ", "passage: ", query_bf16=True)
     q = e.encode_queries(TEXTS[:4])
-    assert next(e._traced.parameters()).dtype == torch.float32
-    np.testing.assert_allclose(q, e._encode(TEXTS[:4], "query: ", progress=False, desc="queries"), atol=1e-5)
+    eager = e._encode(TEXTS[:4], "query: ", progress=False, desc="queries")
+    assert np.sum(q * eager, axis=1).min() >= BF16_MIN_COSINE
+    assert e.query_precision == ("bfloat16" if _native_bf16() else "float32")
+    assert next(embedder.model.parameters()).dtype == torch.float32  # passages stay float32
+    np.testing.assert_allclose(e.encode_passages(TEXTS[:2]), embedder.encode_passages(TEXTS[:2]), atol=1e-6)
 
 
 def _slow_batches(calls: list[list[str]], fail: bool = False):
