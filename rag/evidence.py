@@ -25,9 +25,9 @@ import numpy as np
 
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage
-from rag.tagging import jieba_modules, pos_tokens, seed, seed_sentence
 from rag.records import Hit
 from rag.script import cn_numeral, han_count, measure_words, to_simplified, word_list
+from rag.tagging import jieba_modules, pos_tokens, seed, seed_sentence
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "sentence_ranker.json"
 

@@ -9,7 +9,6 @@ so "Xining" reaches 西宁 and "Xi'an" reaches 西安.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import unicodedata
 from functools import lru_cache
@@ -19,7 +18,7 @@ import numpy as np
 
 from rag.errors import IndexError_
 from rag.script import fold_width, to_simplified
-from rag.tagging import pos_tokens
+from rag.tagging import jieba_modules, pos_tokens
 
 PINYIN_PREFIX = "py:"
 
@@ -34,16 +33,6 @@ _POSSESSIVE_RE = re.compile(r"(?<=[A-Za-z])['\u2019]s\b")  # Zone's -> Zone
 _SEP_RE = re.compile(r"(?<=[A-Za-z])['\u2019](?=[A-Za-z])")  # Xi'an -> Xian (apostrophes inside a word)
 _HAN_RE = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
 _LATIN_RE = re.compile(r"^[a-z]+$")
-
-
-@lru_cache(maxsize=1)
-def _jieba():
-    """The jieba tokenizer, initialised once per process (dictionary load ~0.7 s)."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
 
 
 @lru_cache(maxsize=1)
@@ -176,7 +165,7 @@ def _segment(text: str) -> tuple[list[str], list[str]]:
     are dictionary words (科技成果 -> 科技, 成果, 科技成果).
     """
     text = _SEP_RE.sub("", _POSSESSIVE_RE.sub("", to_simplified(fold_width(text)))).lower()
-    jb = _jieba()
+    jb, _ = jieba_modules()
     freq = jb.dt.FREQ
     words = [w.strip() for w in jb.lcut(text)]
     out: list[str] = []

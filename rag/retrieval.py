@@ -47,10 +47,10 @@ import numpy as np
 
 from rag.errors import InputError, RagError
 from rag.lexical import name_coverage, pinyin_names
-from rag.tagging import seed
 from rag.lexical import top_k as _top_k
 from rag.records import Chunk, Hit
 from rag.script import fold_width, han_count, to_simplified
+from rag.tagging import seed
 from rag.settings import Settings
 
 MODES = ("hybrid", "dense", "lexical")
