@@ -3,18 +3,19 @@ measure in its units), a date for "when" (not only the article's dateline), more
 who/where/which, the role asked (理事长, not 副主任 for 主任), the event asked (the sentence holding the answer names
 the 决赛 asked about), the year asked (not a figure the sentence states for another year), and not only the question's
 own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`,
-`measure_words.txt`.
+`measure_words.txt`, `periods.txt`.
 """
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from rag.answering import QUANTITY_LABELS, wrong_quantity
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
 from rag.question import role_title
-from rag.script import fold_width, measure_words, names_time, time_pattern, to_simplified
+from rag.script import alternation, fold_width, labelled_words, measure_words, names_time, time_pattern, to_simplified
 
 _WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
 
@@ -43,6 +44,9 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     year = _other_year(q, plain, snippet)
     if year:
         return f"The evidence gives the answer's figure for {year}, not for the year the question asks about."
+    period = _other_period(q, plain, snippet)
+    if period:
+        return f"The evidence gives the answer's figure for {period}, not for the part of the year the question asks about."
     role = _role_missing(q, snippet)
     if role:
         return f"The evidence cited does not say who is {role}."
@@ -155,6 +159,33 @@ def _other_year(q: Any, ans: str, snippet: str) -> str:
                       if not re.match(r"年?(?:同期|相比|水平)", sentence[m.end():])
                       and not (m.start() and sentence[m.start() - 1] in "比较与")]
             return before[-1] if before and before[-1] not in years else ""
+    return ""
+
+
+@lru_cache(maxsize=1)
+def _periods() -> tuple[re.Pattern[str], dict[str, str]]:
+    """The parts of a year (`rag/data/periods.txt`) as one pattern, longest form first, and form -> label."""
+    label = {f.lower(): lab for lab, ws in labelled_words("periods.txt").items() for w in ws
+             for f in (w, normalize_numbers(w))}  # 第二季度 is read as 第2季度
+    return re.compile(alternation(list(label)), re.I), label
+
+
+def _other_period(q: Any, ans: str, snippet: str) -> str:
+    """For a question naming a part of a year (全年, 上半年, 二季度, first half), the other part named nearest before
+    the answer's figure in its evidence sentence (上半年完成…114.34亿元 for 2022年全年…多少亿元); "" when they agree,
+    none precedes the figure, or the question names none."""
+    pattern, label = _periods()
+    question = normalize_numbers(to_simplified(q.standalone or q.original or ""))
+    asked = {label[m.group().lower()] for m in pattern.finditer(question)}
+    nums = [n.raw for n in figures(ans)]
+    if not asked or not nums:
+        return ""
+    for a, b in split_passage(snippet):
+        sentence = normalize_numbers(to_simplified(snippet[a:b]))
+        at = next((i for i in (sentence.find(n) for n in nums) if i >= 0), -1)  # 114.34亿元, not 11.434 billion
+        if at >= 0:
+            before = list(pattern.finditer(sentence[:at]))
+            return before[-1].group() if before and label[before[-1].group().lower()] not in asked else ""
     return ""
 
 

@@ -54,3 +54,16 @@ def test_the_extractive_reader_declines_an_answer_about_another_event():
     assert "9月5日" in read("“智汇杯”创新大赛新闻发布会是哪一天举行的？").text  # the press conference's own date
     ans = read("“智汇杯”创新大赛的决赛在哪一天举行？")
     assert not ans.found and any("决赛" in n for n in ans.notes)  # not the press conference's date
+
+
+def test_a_figure_for_another_part_of_the_year_is_no_answer():
+    """全年 asked, 上半年 stated before the figure: declined; the part asked (第二季度, read as 第2季度) is an answer."""
+    half = "长沙市上半年完成技术合同成交额114.34亿元，同比增长20%。"
+    assert "上半年" in _check("长沙市2022年全年技术合同成交额是多少亿元？", "114.34亿元[1]", half, "长沙")
+    assert "上半年" in _check("How much was Changsha's technology contract turnover in the full year 2022?",
+                           "11.434 billion yuan (114.34亿元) [1]", half, "长沙")
+    assert _check("长沙市上半年技术合同成交额是多少亿元？", "114.34亿元[1]", half, "长沙") == ""
+    quarter = "某公司上半年净亏损52亿元，其中第二季度净亏损23亿元。"
+    assert "上半年" in _check("某公司第二季度净亏损多少？", "52亿元[1]", quarter, "x")
+    assert _check("某公司第二季度净亏损多少？", "23亿元[1]", quarter, "x") == ""
+    assert _check("某公司净亏损多少？", "52亿元[1]", quarter, "x") == ""  # no part of the year asked
