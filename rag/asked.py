@@ -150,16 +150,25 @@ def _other_year(q: Any, ans: str, snippet: str) -> str:
     if not years:
         return ""
     nums = figures(ans)
-    anchor = nums[0].raw if nums else ans
+    found = _sentence_at(snippet, [nums[0].raw] if nums else [ans])
+    if found is None:
+        return ""
+    sentence, at = found
+    before = [m.group(1) for m in YEAR_RE.finditer(sentence[:at])  # not a comparison base (较2022年同期)
+              if not re.match(r"年?(?:同期|相比|水平)", sentence[m.end():])
+              and not (m.start() and sentence[m.start() - 1] in "比较与")]
+    return before[-1] if before and before[-1] not in years else ""
+
+
+def _sentence_at(snippet: str, anchors: list[str]) -> tuple[str, int] | None:
+    """The first evidence sentence (simplified, figures normalised) that holds one of `anchors`, and where the first
+    anchor it holds stands; None when none does."""
     for a, b in split_passage(snippet):
         sentence = normalize_numbers(to_simplified(snippet[a:b]))
-        at = sentence.find(anchor) if anchor else -1
+        at = next((i for i in (sentence.find(x) for x in anchors if x) if i >= 0), -1)
         if at >= 0:
-            before = [m.group(1) for m in YEAR_RE.finditer(sentence[:at])  # not a comparison base (较2022年同期)
-                      if not re.match(r"年?(?:同期|相比|水平)", sentence[m.end():])
-                      and not (m.start() and sentence[m.start() - 1] in "比较与")]
-            return before[-1] if before and before[-1] not in years else ""
-    return ""
+            return sentence, at
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -180,13 +189,12 @@ def _other_period(q: Any, ans: str, snippet: str) -> str:
     nums = [n.raw for n in figures(ans)]
     if not asked or not nums:
         return ""
-    for a, b in split_passage(snippet):
-        sentence = normalize_numbers(to_simplified(snippet[a:b]))
-        at = next((i for i in (sentence.find(n) for n in nums) if i >= 0), -1)  # 114.34亿元, not 11.434 billion
-        if at >= 0:
-            before = list(pattern.finditer(sentence[:at]))
-            return before[-1].group() if before and label[before[-1].group().lower()] not in asked else ""
-    return ""
+    found = _sentence_at(snippet, nums)  # any figure of the answer: 114.34亿元, not 11.434 billion
+    if found is None:
+        return ""
+    sentence, at = found
+    before = list(pattern.finditer(sentence[:at]))
+    return before[-1].group() if before and label[before[-1].group().lower()] not in asked else ""
 
 
 def _role_missing(q: Any, snippet: str) -> str:
