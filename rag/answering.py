@@ -31,7 +31,7 @@ from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, role_title
 from rag.tagging import jieba_modules, pos_tokens
 from rag.records import Answer, Citation, Hit
-from rag.script import (DATA_DIR, alternation, cn_numeral, han_count, labelled_words, measure_words, to_simplified,
+from rag.script import (DATA_DIR, alternation, cn_numeral, figure_roles, han_count, labelled_words, measure_words, to_simplified,
                         to_traditional)
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
@@ -480,6 +480,8 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             local -= 0.3  # a bare number says little
         if money and not re.search(r"元|美元|%|％", unit):
             local -= 1.0  # 奖金是多少 is not answered by 一等奖2名
+        if q.roles and role_conflict(q, s.simp, a):
+            local -= 2.0  # 累计载客多少 is not answered by 日均9.7万人次
         if q.language == "en":  # English grammar: "how many" counts things, "how much" asks an amount or a share
             measure = m.group("unit2") or m.group("unit") or ""
             if q.quantity == "amount" and measure in _COUNT_CLASSIFIERS:
@@ -1100,6 +1102,33 @@ def wrong_quantity(q: Any, body: str) -> str:
         return asked
     if asked == "measure" and not in_unit and measured + money == len(nums):
         return asked  # only figures of other things (9.7万人次 for a speed)
+    return ""
+
+
+_ROLE_NAMES = {"total": "in total", "average": "per day, year or head", "new": "newly added", "change": "of a rise or fall"}
+_ROLE_MET = {"average": ("average",), "new": ("new", "change"), "change": ("change", "new")}  # 新增 answers 增加多少
+
+
+def role_conflict(q: Any, simp: str, at: int) -> str:
+    """How the figure at `at` of `simp` counts over something other than the question asks (`Question.roles`,
+    `rag/data/figure_roles.txt`): its clause does not state the rate, addition or change asked (余额2.5万亿元 for 涨了
+    多少, 累计23456件 for 平均一天多少; 10条属于新增 does), or, for a total, the clause states a rate or an addition
+    before the figure (日均9.7万人次, 新增13家 for 累计/总共多少). "" when it may be the figure asked, or the question
+    names no role."""
+    asked = getattr(q, "roles", None)
+    if not asked:
+        return ""
+    lo, hi = _clause_bounds(simp, at, at)
+    stated, before = figure_roles(simp[lo:hi]), figure_roles(simp[lo:at])
+    for role, met in _ROLE_MET.items():
+        if role in asked and not any(r in stated for r in met):
+            said = next(iter(stated.values()), "")
+            return (f"the question asks for a figure {_ROLE_NAMES[role]} ({asked[role]})"
+                    + (f"; the evidence's figure is {said}" if said else "; the evidence's figure is not stated so"))
+    if "total" in asked and "total" not in stated:
+        said = next((before[r] for r in ("average", "new") if r in before), "")
+        if said:
+            return f"the question asks for a figure in total ({asked['total']}); the evidence's figure is {said}"
     return ""
 
 

@@ -1,9 +1,10 @@
 """Whether a grounded answer answers what was asked, for both readers: the kind of figure (a count, an amount, a
 measure in its units), a date for "when" (not only the article's dateline), more than a date or a count for
 who/where/which, the role asked (理事长, not 副主任 for 主任), the event asked (the sentence holding the answer names
-the 决赛 asked about), the year asked (not a figure the sentence states for another year), and not only the question's
-own words. Word lists: `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`,
-`measure_words.txt`, `periods.txt`.
+the 决赛 asked about), the year asked (not a figure the sentence states for another year), what the figure counts over
+(累计 asked, 日均 given), and not only the question's own words. Word lists: `rag/data/time_words.txt`,
+`role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`, `measure_words.txt`, `periods.txt`,
+`figure_roles.txt`.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rag.answering import QUANTITY_LABELS, wrong_quantity
+from rag.answering import QUANTITY_LABELS, role_conflict, wrong_quantity
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
 from rag.question import role_title
@@ -47,6 +48,9 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     period = _other_period(q, plain, snippet)
     if period:
         return f"The evidence gives the answer's figure for {period}, not for the part of the year the question asks about."
+    role = _other_role(q, plain, snippet)
+    if role:
+        return f"The answer's figure does not count what is asked: {role}."
     role = _role_missing(q, snippet)
     if role:
         return f"The evidence cited does not say who is {role}."
@@ -195,6 +199,14 @@ def _other_period(q: Any, ans: str, snippet: str) -> str:
     sentence, at = found
     before = list(pattern.finditer(sentence[:at]))
     return before[-1].group() if before and label[before[-1].group().lower()] not in asked else ""
+
+
+def _other_role(q: Any, ans: str, snippet: str) -> str:
+    """For a question asking a figure in total, per day, newly added or as a rise (`Question.roles`), how the answer's
+    figure, where its evidence sentence states it, counts over something else (`rag.answering.role_conflict`)."""
+    nums = [n.raw for n in figures(ans)]
+    found = _sentence_at(snippet, nums) if q.roles and nums else None
+    return role_conflict(q, *found) if found else ""
 
 
 def _role_missing(q: Any, snippet: str) -> str:

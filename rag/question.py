@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from rag.errors import InputError
-from rag.script import detect_script, fold_width, han_count, labelled_words, to_simplified, word_list
+from rag.script import detect_script, figure_roles, fold_width, han_count, labelled_words, to_simplified, word_list
 from rag.tagging import jieba_modules, pos_tokens
 
 MAX_QUESTION_CHARS = 500  # default cap; Settings.max_question_chars overrides
@@ -100,6 +100,8 @@ class Question:
     quantity: str = ""  # English: "count" for "how many …", "amount" for "how much …" / "how many yuan", "measure" for
     # "how many tonnes / days …" (rag/data/units_en.txt), else ""
     event: str = ""  # Chinese when/where questions: the event asked about, 决赛 in 大赛的决赛在哪一天举行
+    roles: dict[str, str] = field(default_factory=dict)  # number questions: what the asked figure counts over, role ->
+    # form as written (累计 -> total, 平均一天 -> average, 新增 -> new, 增长 -> change; rag.script.figure_roles)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
     previous: str = ""  # a follow-up's previous question, standing alone (what an LLM reader resolves it against)
     notes: list[str] = field(default_factory=list)
@@ -859,4 +861,12 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
                     verb=verb, quantity=quantity, rewritten=rewritten, previous=turn.previous if rewritten else "",
                     event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "",
-                    notes=notes)
+                    roles=asked_roles(simplified, language) if kind == "number" else {}, notes=notes)
+
+
+def asked_roles(simplified: str, language: str) -> dict[str, str]:
+    """What the asked figure counts over (rag.script.figure_roles), read in the clause that asks (到2025年，累计…多少)."""
+    if language == "en":
+        return figure_roles(simplified)
+    clauses = re.split(r"[，,；;：:]", simplified)
+    return figure_roles(next((c for c in clauses if re.search(r"多少|几", c)), simplified))

@@ -154,6 +154,30 @@ def time_pattern() -> re.Pattern[str]:
                       + r"|(?<!\d)[0-2]?\d[:：][0-5]\d(?!\d)", re.I)  # a clock time (22:30)
 
 
+@lru_cache(maxsize=1)
+def _figure_roles() -> tuple[re.Pattern[str], dict[str, str]]:
+    """The forms of `rag/data/figure_roles.txt` as one pattern (longest first; English forms as whole words)."""
+    label = {w.lower(): lab for lab, ws in labelled_words("figure_roles.txt").items() for w in ws}
+    forms = sorted(label, key=len, reverse=True)
+    return re.compile("|".join(rf"(?<![a-z]){re.escape(w)}(?![a-z])" if w.isascii() else re.escape(w)
+                               for w in forms), re.I), label
+
+
+def figure_roles(text: str) -> dict[str, str]:
+    """What the figures `text` speaks of count over (`rag/data/figure_roles.txt`): role -> the form written (累计 ->
+    total, 日均 -> average, 新增 -> new, 增长 -> change). A form that says what a figure rose to (增长到) is no change, and
+    one right after a numeral is a unit (10万人次)."""
+    pattern, label = _figure_roles()
+    out: dict[str, str] = {}
+    for m in pattern.finditer(text):
+        role = label[m.group().lower()]
+        if m.start() and re.match(r"[\d零〇一二三四五六七八九十百千两.少几]", text[m.start() - 1]):
+            continue  # after a numeral (or 多少, 几) it is a unit (10万人次, 3天), not what a figure counts over
+        if role != "level":
+            out.setdefault(role, m.group())
+    return out
+
+
 def names_time(text: str) -> bool:
     """Whether the text states a date or time (8月10日, 17时22分, 2023年底, 今年, August 10, 2023): what a "when"
     answer must hold."""

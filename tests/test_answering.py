@@ -276,3 +276,13 @@ def test_who_asked_as_subject_finds_the_name_before_the_verb():
     assert b.found and "杨曙光" in b.text
 
 
+
+
+def test_number_takes_the_figure_that_counts_over_what_is_asked():
+    """A total is not answered by the day's rate before it, nor a rise by the level (rag/data/figure_roles.txt)."""
+    metro = _hits(("地铁5号线开通满月", "地铁5号线开通首月，日均客流8.2万人次，累计运送乘客254万人次。"
+                   "全省绿色贷款余额1.8万亿元，同比增长23.5%。"))
+    assert "254万人次" in ask("地铁5号线开通首月累计运送乘客多少人次？", metro).text
+    assert "8.2万人次" in ask("地铁5号线开通首月日均客流多少人次？", metro).text
+    assert "23.5%" in ask("全省绿色贷款余额涨了多少？", metro).text
+    assert "1.8万亿元" in ask("全省绿色贷款余额是多少？", metro).text

@@ -67,3 +67,21 @@ def test_a_figure_for_another_part_of_the_year_is_no_answer():
     assert "上半年" in _check("某公司第二季度净亏损多少？", "52亿元[1]", quarter, "x")
     assert _check("某公司第二季度净亏损多少？", "23亿元[1]", quarter, "x") == ""
     assert _check("某公司净亏损多少？", "52亿元[1]", quarter, "x") == ""  # no part of the year asked
+
+
+def test_a_figure_that_counts_over_something_else_is_no_answer():
+    """rag/data/figure_roles.txt: 累计 asked, 日均 stated; 平均每天 asked, a total stated; 涨了多少 asked, the level stated."""
+    metro = "地铁5号线开通首月，日均客流8.2万人次，累计运送乘客254万人次。"
+    assert "日均" in _check("地铁5号线首月累计载客多少人次？", "8.2万人次[1]", metro, "x")
+    assert _check("地铁5号线首月累计载客多少人次？", "254万人次[1]", metro, "x") == ""
+    assert "per day" in _check("How many passengers did Line 5 carry per day in its first month?", "2.54 million (254万人次) [1]",
+                               metro, "x")
+    assert _check("地铁5号线首月平均每天载客多少人次？", "8.2万人次[1]", metro, "x") == ""
+    loans = "全省绿色贷款余额1.8万亿元，同比增长23.5%。"
+    assert "涨" in _check("全省绿色贷款余额涨了多少？", "1.8万亿元[1]", loans, "x")
+    assert _check("全省绿色贷款余额涨了多少？", "23.5%[1]", loans, "x") == ""
+    assert _check("全省绿色贷款余额是多少？", "1.8万亿元[1]", loans, "x") == ""  # no role asked: any figure may answer
+    rules = "新版办法共5章40条，其中有12条属于新增。"  # the role may follow the figure in its clause
+    assert _check("新版办法里新增的条款有几条？", "12条[1]", rules, "x") == ""
+    grew = "园区企业从80家增加到了230家。"  # what a figure rose to is not a rise
+    assert _check("园区企业增加到了多少家？", "230家[1]", grew, "x") == ""

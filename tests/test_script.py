@@ -39,3 +39,14 @@ def test_names_time_takes_dates_times_and_relative_periods_not_vague_words():
         assert names_time(text), text
     for text in ("海口近日举行的大会", "近期", "59个项目", "Bu Shijie", "the 20th", "1:1"):
         assert not names_time(text), text
+
+
+def test_figure_roles_reads_what_a_figure_counts_over_and_not_units():
+    from rag.script import figure_roles
+    assert figure_roles("日均客流8.2万人次") == {"average": "日均"}
+    assert figure_roles("累计运送乘客") == {"total": "累计"}
+    assert figure_roles("企业从80家增加到了230家") == {}  # what it rose to: a level, not a change
+    assert figure_roles("参观人数达10万人") == {}  # 万人 after a numeral is a unit, not a per-10,000 rate
+    assert figure_roles("每万人发明专利拥有量") == {"average": "每万人"}
+    assert figure_roles("How many passengers per day on average") == {"average": "per day"}
+    assert figure_roles("the newsroom is renewed") == {}  # English forms match whole words only
