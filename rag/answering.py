@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rag.answerability import probability
+from rag.cleaning import report_metadata
 from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, split_passage
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, role_title
@@ -264,7 +265,7 @@ def _clause_bounds(text: str, a: int, b: int, splitter: re.Pattern = _CLAUSE_SPL
 
 
 def _strip_clause(text: str) -> str:
-    return text.strip(" \t，,；;。：:、")
+    return re.sub(r"，{2,}", "，", text).strip(" \t，,；;。：:、")
 
 
 def _clause_answer(simp: str, a: int, b: int, min_chars: int = 8) -> str:
@@ -799,19 +800,19 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
     extractor = _EXTRACTORS.get(q.kind, extract_sentence)
     cands: list[Span] = []
     for s in ranked[:CANDIDATE_SENTENCES]:
-        for sp in extractor(q, s):
+        for sp in _read(extractor, q, s):
             sp.total = s.score + sp.local
             cands.append(sp)
     if q.kind == "who":  # "由谁主办" is often answered by organisations: enumerations compete, slightly behind names
         for s in ranked[:CANDIDATE_SENTENCES]:
-            for sp in extract_list(q, s):
+            for sp in _read(extract_list, q, s):
                 lo, hi = _clause_bounds(s.simp, sp.a, sp.b)
                 if q.focus and q.focus in s.simp[lo:hi]:  # the enumeration does what was asked (主办, 承办...)
                     sp.total = s.score + sp.local - 0.3
                     cands.append(sp)
     if not cands and q.kind in ("list", "where"):  # no enumeration / venue pattern: the best sentence
         for s in ranked[:3]:
-            for sp in extract_sentence(q, s):
+            for sp in _read(extract_sentence, q, s):
                 sp.total = s.score - 0.5
                 cands.append(sp)
     if not cands:
@@ -848,17 +849,33 @@ def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, thres
     return Extraction(ok, best, ranked, max(0.0, min(1.0, support)), reason)
 
 
+def _read(extractor: Any, q: Question, s: Sentence) -> list[Span]:
+    """An extractor's spans of `s`, read with its report metadata (`rag.cleaning.report_metadata`: dateline, byline,
+    header fields, URL) blanked to clause breaks, offsets kept: the day a report was filed and its reporter are not
+    what it reports."""
+    marked = report_metadata(s.simp)
+    if not marked:
+        return extractor(q, s)
+    chars = list(s.simp)
+    for a, b in marked:
+        chars[a:b] = "，" * (b - a)
+    spans = extractor(q, dataclasses.replace(s, simp="".join(chars)))
+    for sp in spans:
+        sp.sentence = s
+    return spans
+
+
 def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], min_score: float) -> Extraction:
     """Typed spans from the ranker's best sentences; the answer is the span that best combines its sentence's ranker
     probability with how well the span fits the question; found when `rag.answerability` gives it `min_score`."""
     extractor = _EXTRACTORS.get(q.kind, extract_sentence)
     cands: list[Span] = []
     for s in ranked[:CANDIDATE_SENTENCES]:
-        spans = extractor(q, s)
+        spans = _read(extractor, q, s)
         if not spans and q.kind in ("list", "where"):
-            spans = [dataclasses.replace(sp, local=sp.local - 0.5) for sp in extract_sentence(q, s)]
+            spans = [dataclasses.replace(sp, local=sp.local - 0.5) for sp in _read(extract_sentence, q, s)]
         if q.kind == "who":  # "由谁主办" is often answered by organisations: enumerations doing what was asked compete
-            for sp in extract_list(q, s):
+            for sp in _read(extract_list, q, s):
                 lo, hi = _clause_bounds(s.simp, sp.a, sp.b)
                 if q.focus and q.focus in s.simp[lo:hi]:
                     spans.append(dataclasses.replace(sp, local=sp.local - 0.3))

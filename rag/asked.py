@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from rag.answering import QUANTITY_LABELS, role_conflict, wrong_quantity
+from rag.cleaning import DATELINE
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
 from rag.question import role_title
@@ -121,17 +122,15 @@ def _unshared(text: str, question: str) -> str:
     return "".join(out)
 
 
-_DATELINE = re.compile(r"\d{1,2}月\d{1,2}日电(?=[\s（(]|题|$)")  # 新华社海口8月2日电（记者…）: a news dateline
-
-
 def _dateline_only(plain: str, snippet: str) -> bool:
     """Whether the day (or month) a when-answer (`plain`, normalised as `unasked` gives it) gives stands in the evidence
-    only in a dateline (新华社海口8月2日电: the day the report was filed, not the day of the event it reports)."""
+    only in a dateline (新华社海口8月2日电, 深圳新闻网8月11日讯: the day the report was filed, not the day of the event it
+    reports; `rag.cleaning.DATELINE`)."""
     text = normalize_numbers(to_simplified(snippet))
-    if not _DATELINE.search(text):
+    if not DATELINE.search(text):
         return False
     keys = re.findall(r"(?<!\d)\d{1,2}[日号]", plain) or re.findall(r"(?<!\d)\d{1,2}月", plain)
-    rest = _DATELINE.sub(" ", text)
+    rest = DATELINE.sub(" ", text)
     return bool(keys) and not any(re.search(r"(?<!\d)" + re.escape(k), rest) for k in keys)
 
 

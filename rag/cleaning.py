@@ -1087,3 +1087,29 @@ def clean_text(text: str, steps: list[tuple[str, Step]] | None = None) -> CleanR
 __all__ = ["CleanResult", "content_sentences", "has_boilerplate_marker", "is_content_sentence", "lost_sentences", "STEPS", "VARIANTS", "clean_text", "dedupe_lead", "is_spam_token", "normalize_whitespace",
            "remove_code", "remove_glosses", "remove_spam_tokens", "remove_widgets", "repair_encoding", "restore_variants",
            "spam_candidates", "strip_header", "strip_tail"]
+
+
+# ---------------------------------------------------------------- report metadata inside kept sentences (for readers)
+
+# 新华社海口8月2日电（记者…）, 深圳新闻网2023年8月11日讯, 央广网昆明8月19日消息: where and when the report was filed, and by whom
+DATELINE = re.compile(r"[^\s，,。；;：:（()）]{0,24}?(?:(?:19|20)\d{2}年)?\d{1,2}月\d{1,2}日(?:[电讯電訊]|消息)(?=[\s（(【]|题|$|[^\u4e00-\u9fff])"
+                      r"(?:\s*[（(][^（()）]{0,48}[）)])?")
+_BYLINE = re.compile(r"[（(][^（()）]{0,12}?(?:记者|記者|通讯员|通訊員|实习生|實習生|编辑|編輯|摄影|攝影)[^（()）]{0,48}[）)]")
+_URL_RUN = re.compile(r"(?:https?://|www\.)[\w./?=&%#:~+-]+", re.I)
+_PHOTO_CREDIT = re.compile(r"[^\s，,。；;：:（()）]{1,24}?(?:供图|供圖)")  # 受访者供图: who supplied the photo
+_STAMP = re.compile(r"(?<!\d)(?:19|20)\d{2}(?:年\d{2}月\d{2}日|-\d{2}-\d{2})\s*\d{2}:\d{2}(?::\d{2})?")  # a machine time stamp
+
+
+def report_metadata(text: str) -> list[tuple[int, int]]:
+    """Spans of a kept sentence that describe the report, not what it reports: its dateline (新华社海口8月2日电（记者
+    王明）, 深圳新闻网2023年8月11日讯), a byline in brackets ((记者 王明 通讯员 李华)), a photo credit (受访者供图), a header field with its value
+    (来源：中新网广东, 编辑：…; only the label of 正文：), a URL, a machine time stamp (2023年08月08日 13:48). Cleaning
+    keeps such sentences (their content is real); a reader takes no answer from these spans."""
+    spans = [m.span() for rx in (DATELINE, _BYLINE, _PHOTO_CREDIT, _URL_RUN, _STAMP) for m in rx.finditer(text) if m.end() > m.start()]
+    for m in _KEY_AT.finditer(text):
+        end = m.end()
+        if _KEY_OF.get(m.group(1)) != "body":
+            value = re.match(r"\s*[^\s，,。；;！？!?（(]{0,24}", text[end:])
+            end += value.end() if value else 0
+        spans.append((m.start(), end))
+    return sorted(spans)

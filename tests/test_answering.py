@@ -286,3 +286,12 @@ def test_number_takes_the_figure_that_counts_over_what_is_asked():
     assert "8.2万人次" in ask("地铁5号线开通首月日均客流多少人次？", metro).text
     assert "23.5%" in ask("全省绿色贷款余额涨了多少？", metro).text
     assert "1.8万亿元" in ask("全省绿色贷款余额是多少？", metro).text
+
+
+def test_no_answer_is_taken_from_the_reports_dateline_or_byline():
+    """The date a report was filed and its reporter are not the event's date or its people (rag.cleaning.report_metadata)."""
+    report = _hits(("晋江举办人才对接会", "晋江新闻网2024年3月6日讯（记者林晓）3月5日上午，晋江市人才对接会在晋江国际会展中心举行，"
+                    "晋江市副市长陈明华致辞。"))
+    when = ask("晋江市人才对接会是哪一天举行的？", report)
+    assert "3月5日" in when.text and "3月6日" not in when.text
+    assert "林晓" not in ask("谁在晋江市人才对接会上致辞？", report).text

@@ -438,3 +438,18 @@ def test_a_trailing_contact_list_is_cut_at_its_label_never_inside_it():
             "驻清迈总领馆领事保护热线：+66-53-280380")
     out = clean_text(body).text
     assert out.endswith("遇紧急情况请及时拨打求助电话。")  # not “…电话。泰国旅游警察”, a label cut in half
+
+
+def test_report_metadata_marks_dateline_byline_and_fields_not_content():
+    from rag.cleaning import report_metadata
+
+    def marked(text: str) -> list[str]:
+        return [text[a:b] for a, b in report_metadata(text)]
+    assert marked("晋江新闻网2024年3月5日讯（记者 林晓 通讯员 陈安）5日上午，晋江市举办人才对接会。")[0] == \
+        "晋江新闻网2024年3月5日讯（记者 林晓 通讯员 陈安）"
+    assert marked("新华社成都9月2日电（记者王明）记者2日从四川省科技厅获悉，…")[0] == "新华社成都9月2日电（记者王明）"
+    assert marked("央广网昆明9月3日消息（见习记者李华）9月1日，论坛开幕。")[0] == "央广网昆明9月3日消息（见习记者李华）"
+    fields = marked("https://news.example.cn 2024年03月05日 10:21 来源：晋江新闻网 正文：晋江市举办人才对接会。")
+    assert fields == ["https://news.example.cn", "2024年03月05日 10:21", "来源：晋江新闻网", "正文："]
+    assert marked("受访者供图 9月1日，论坛开幕。") == ["受访者供图"]
+    assert marked("9月2日电网负荷创新高，会议于2024年9月1日 9:30举行。") == []  # 电网 and an event's time are content
