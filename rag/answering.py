@@ -1130,8 +1130,8 @@ def role_conflict(q: Any, simp: str, at: int) -> str:
     """How the figure at `at` of `simp` counts over something other than the question asks (`Question.roles`,
     `rag/data/figure_roles.txt`): its clause does not state the rate, addition or change asked (余额2.5万亿元 for 涨了
     多少, 累计23456件 for 平均一天多少; 10条属于新增 does), or, for a total, the clause states a rate or an addition
-    before the figure (日均9.7万人次, 新增13家 for 累计/总共多少). "" when it may be the figure asked, or the question
-    names no role."""
+    before the figure (日均9.7万人次, 新增13家 for 累计/总共多少), or, for what a figure rose to (增长到多少), it is
+    where it rose from (从2.6亿吨增长到3.15亿吨). "" when it may be the figure asked, or the question names no role."""
     asked = getattr(q, "roles", None)
     if not asked:
         return ""
@@ -1146,6 +1146,8 @@ def role_conflict(q: Any, simp: str, at: int) -> str:
         said = next((before[r] for r in ("average", "new") if r in before), "")
         if said:
             return f"the question asks for a figure in total ({asked['total']}); the evidence's figure is {said}"
+    if "level" in asked and re.search(r"(?:从|由)[^\d，,；;。]{0,4}$", simp[lo:at]):
+        return f"the question asks what the figure reached ({asked['level']}); the evidence's figure is where it started (从…)"
     return ""
 
 

@@ -201,11 +201,19 @@ def _other_period(q: Any, ans: str, snippet: str) -> str:
 
 
 def _other_role(q: Any, ans: str, snippet: str) -> str:
-    """For a question asking a figure in total, per day, newly added or as a rise (`Question.roles`), how the answer's
-    figure, where its evidence sentence states it, counts over something else (`rag.answering.role_conflict`)."""
-    nums = [n.raw for n in figures(ans)]
-    found = _sentence_at(snippet, nums) if q.roles and nums else None
-    return role_conflict(q, *found) if found else ""
+    """For a question asking a figure in total, per day, newly added, as a rise or what it rose to (`Question.roles`),
+    how the answer's figures, where its evidence sentence states them, all count over something else
+    (`rag.answering.role_conflict`)."""
+    if not q.roles:
+        return ""
+    conflicts = []
+    for n in figures(ans):  # one figure of the answer that counts what is asked answers it (从2.6亿吨增长到3.15亿吨)
+        found = _sentence_at(snippet, [n.raw])  # a figure not written in the evidence (2.54 million) is not judged
+        if found:
+            conflicts.append(role_conflict(q, *found))
+            if not conflicts[-1]:
+                return ""
+    return conflicts[0] if conflicts else ""
 
 
 def _role_missing(q: Any, snippet: str) -> str:

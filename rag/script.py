@@ -165,16 +165,15 @@ def _figure_roles() -> tuple[re.Pattern[str], dict[str, str]]:
 
 def figure_roles(text: str) -> dict[str, str]:
     """What the figures `text` speaks of count over (`rag/data/figure_roles.txt`): role -> the form written (累计 ->
-    total, 日均 -> average, 新增 -> new, 增长 -> change). A form that says what a figure rose to (增长到) is no change, and
-    one right after a numeral is a unit (10万人次)."""
+    total, 日均 -> average, 新增 -> new, 增长 -> change, 增长到 -> level: what it rose or fell to, no change). A form
+    right after a numeral is a unit (10万人次)."""
     pattern, label = _figure_roles()
     out: dict[str, str] = {}
     for m in pattern.finditer(text):
         role = label[m.group().lower()]
         if m.start() and re.match(r"[\d零〇一二三四五六七八九十百千两.少几]", text[m.start() - 1]):
             continue  # after a numeral (or 多少, 几) it is a unit (10万人次, 3天), not what a figure counts over
-        if role != "level":
-            out.setdefault(role, m.group())
+        out.setdefault(role, m.group())
     return out
 
 

@@ -85,3 +85,4 @@ def test_a_figure_that_counts_over_something_else_is_no_answer():
     assert _check("新版办法里新增的条款有几条？", "12条[1]", rules, "x") == ""
     grew = "园区企业从80家增加到了230家。"  # what a figure rose to is not a rise
     assert _check("园区企业增加到了多少家？", "230家[1]", grew, "x") == ""
+    assert "started" in _check("园区企业增加到了多少家？", "80家[1]", grew, "x")  # where it rose from

@@ -45,7 +45,7 @@ def test_figure_roles_reads_what_a_figure_counts_over_and_not_units():
     from rag.script import figure_roles
     assert figure_roles("日均客流8.2万人次") == {"average": "日均"}
     assert figure_roles("累计运送乘客") == {"total": "累计"}
-    assert figure_roles("企业从80家增加到了230家") == {}  # what it rose to: a level, not a change
+    assert figure_roles("企业从80家增加到了230家") == {"level": "增加到"}  # what it rose to, not a change
     assert figure_roles("参观人数达10万人") == {}  # 万人 after a numeral is a unit, not a per-10,000 rate
     assert figure_roles("每万人发明专利拥有量") == {"average": "每万人"}
     assert figure_roles("How many passengers per day on average") == {"average": "per day"}
