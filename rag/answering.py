@@ -483,6 +483,8 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
             local -= 1.0  # 奖金是多少 is not answered by 一等奖2名
         if q.roles and role_conflict(q, s.simp, a):
             local -= 2.0  # 累计载客多少 is not answered by 日均9.7万人次
+        if "分别" in s.simp and _respective_other(q, s.simp, s.simp[a:b]):
+            local -= 1.0  # 金额占比 is not answered by the 户数 of 户数和金额分别为92.1%和60.4%
         if q.language == "en":  # English grammar: "how many" counts things, "how much" asks an amount or a share
             measure = m.group("unit2") or m.group("unit") or ""
             if q.quantity == "amount" and measure in _COUNT_CLASSIFIERS:
@@ -1148,6 +1150,57 @@ def role_conflict(q: Any, simp: str, at: int) -> str:
             return f"the question asks for a figure in total ({asked['total']}); the evidence's figure is {said}"
     if "level" in asked and re.search(r"(?:从|由)[^\d，,；;。]{0,4}$", simp[lo:at]):
         return f"the question asks what the figure reached ({asked['level']}); the evidence's figure is where it started (从…)"
+    return ""
+
+
+def _respective_other(q: Question, simp: str, figure: str) -> bool:
+    from rag.llm import normalize_numbers
+
+    return bool(respective_figure(q.simplified, normalize_numbers(simp), normalize_numbers(figure)))
+
+
+_ITEM_SEP = re.compile(r"、|和|与|及|以及")
+_VALUE_GAP = re.compile(r"\s*(?:、|和|与|及|以及|，|,)\s*")
+
+
+def respective_figure(question: str, sentence: str, figure: str) -> str:
+    """For a figure of a 分别 enumeration (户数和金额分别为92.1%和60.4%; 分别占我国和全球…的8%和5%), the figure given
+    for the item the question names when that is another item ("60.4%" for 金额占比, given "92.1%"); "" otherwise.
+    Items are told apart by their own ends (户数 | 金额: the words before 分别 share their head) or starts (我国 | 全球:
+    the words after it share their tail). `question` and `sentence` simplified, figures as `normalize_numbers` writes."""
+    from rag.llm import figures
+
+    given = figures(figure)
+    figure = given[0].raw if given else figure
+    for m in re.finditer("分别", sentence):
+        lo = max(sentence.rfind(c, 0, m.start()) for c in "。；;！？!?") + 1
+        hi = min([i for i in (sentence.find(c, m.end()) for c in "。；;！？!?") if i >= 0] or [len(sentence)])
+        nums = [f for f in figures(sentence[m.end():hi])]
+        run: list[Any] = []
+        for f in nums:  # the first run of two or more figures joined by 、/和/，
+            if run and not _VALUE_GAP.fullmatch(sentence[m.end() + run[-1].start + len(run[-1].raw):m.end() + f.start]
+                                                .rstrip("个项家件人次元%")):
+                if len(run) >= 2:
+                    break
+                run = []
+            run.append(f)
+        if len(run) < 2 or figure not in [f.raw for f in run]:
+            continue
+        before = re.split(r"[，,：:]", sentence[lo:m.start()])[-1]
+        after = sentence[m.end():m.end() + run[0].start]
+        after = re.sub(r"^(?:为|是|达到?|占|有|约|增长|下降)", "", after)
+        for text, tail in ((before, True), (after, False)):
+            items = [t for t in _ITEM_SEP.split(text) if t]
+            if len(items) != len(run):
+                continue
+            n = min(len(t) for t in items)
+            if n < 2:
+                continue
+            keys = [t[-n:] if tail else t[:n] for t in items]
+            named = [i for i, k in enumerate(keys) if k in question]
+            if len(named) == 1 and len(set(keys)) == len(keys):
+                right = run[named[0]].raw
+                return right if right != figure else ""
     return ""
 
 

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rag.answering import QUANTITY_LABELS, role_conflict, wrong_quantity
+from rag.answering import QUANTITY_LABELS, respective_figure, role_conflict, wrong_quantity
 from rag.cleaning import DATELINE
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
@@ -214,6 +214,19 @@ def _other_role(q: Any, ans: str, snippet: str) -> str:
             if not conflicts[-1]:
                 return ""
     return conflicts[0] if conflicts else ""
+
+
+def respective(q: Any, body: str, snippet: str) -> tuple[str, str] | None:
+    """(the answer's figure, the one its evidence gives for the item asked) when the answer took the figure of another
+    item of a 分别 enumeration (户数和金额分别为92.1%和60.4%: 92.1% for 金额占比); None otherwise."""
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
+    question = normalize_numbers(to_simplified(q.standalone or ""))
+    for n in figures(plain):
+        found = _sentence_at(snippet, [n.raw])
+        right = respective_figure(question, found[0], n.raw) if found and "分别" in found[0] else ""
+        if right:
+            return n.raw, right
+    return None
 
 
 def _role_missing(q: Any, snippet: str) -> str:

@@ -11,7 +11,8 @@
    A draft that fails is declined, with a note saying which claims were unsupported.
 4. **About what was asked** (`rag.asked.unasked`, shared with the extractive reader; its docstring lists the checks):
    the right kind of figure, a date for "when", a name for who/where/which, the role, event and year asked. A
-   declined draft gets one second look at the next-best sentences.
+   declined draft gets one second look at the next-best sentences. A figure taken from the wrong item of a 分别
+   enumeration is replaced by the evidence's figure for the item asked, with a note (`rag.asked.respective`).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.asked import unasked
+from rag.asked import respective, unasked
 from rag.evidence import Evidence, Snippet, snippets, split_passage
 from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, normalize_numbers,
                      tidy_citations, verify)
@@ -147,6 +148,11 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.declined = True
         d.notes.append(miss)
         return d
+    swap = respective(ev.question, body, sn.text)
+    if swap:  # the model read 分别 wrongly: the evidence's own figure for the item asked replaces it
+        body = normalize_numbers(body).replace(swap[0], swap[1], 1)
+        d.notes.append(f"The LLM gave {swap[0]}, the figure the evidence gives (分别) for another item; "
+                       f"the figure it gives for the item asked, {swap[1]}, replaces it.")
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     body = as_cited(body, by_number[d.cited[0]].text)
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")

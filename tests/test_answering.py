@@ -295,3 +295,9 @@ def test_no_answer_is_taken_from_the_reports_dateline_or_byline():
     when = ask("晋江市人才对接会是哪一天举行的？", report)
     assert "3月5日" in when.text and "3月6日" not in when.text
     assert "林晓" not in ask("谁在晋江市人才对接会上致辞？", report).text
+
+
+def test_number_takes_the_figure_a_respectively_list_gives_for_the_item_asked():
+    shares = _hits(("全省减税降费成效", "一季度，全省享受减免的企业中，小微企业所占的户数和金额分别为88.5%和41.2%。"))
+    assert extract(analyze("享受减免的小微企业金额占比是多少？"), shares, None).span.text == "41.2%"
+    assert extract(analyze("享受减免的小微企业户数占比是多少？"), shares, None).span.text == "88.5%"

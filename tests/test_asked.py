@@ -86,3 +86,17 @@ def test_a_figure_that_counts_over_something_else_is_no_answer():
     grew = "园区企业从80家增加到了230家。"  # what a figure rose to is not a rise
     assert _check("园区企业增加到了多少家？", "230家[1]", grew, "x") == ""
     assert "started" in _check("园区企业增加到了多少家？", "80家[1]", grew, "x")  # where it rose from
+
+
+def test_a_figure_of_another_item_of_a_respectively_list_is_swapped_for_the_one_asked():
+    """分别: the items before it are told apart by their ends, the items after it by their starts."""
+    from rag.asked import respective
+    shares = "一季度，全省享受减免的企业中，小微企业所占的户数和金额分别为88.5%和41.2%。"
+    assert respective(analyze("享受减免的小微企业金额占比是多少？"), "88.5%[1]", shares) == ("88.5%", "41.2%")
+    assert respective(analyze("享受减免的小微企业户数占比是多少？"), "88.5%[1]", shares) is None
+    emissions = "目前钢铁行业分别占我国和全球工业碳排放总量的15%和7%。"
+    assert respective(analyze("钢铁行业占全球工业碳排放总量的多少？"), "15%[1]", emissions) == ("15%", "7%")
+    assert respective(analyze("钢铁行业占我国工业碳排放总量的多少？"), "15%[1]", emissions) is None
+    cities = "杭州市、宁波市分别有126家、87家企业入选。"
+    assert respective(analyze("宁波市有多少家企业入选？"), "126家[1]", cities) == ("126家", "87家")
+    assert respective(analyze("入选企业有多少家？"), "126家[1]", cities) is None  # no item named: nothing to swap

@@ -320,3 +320,20 @@ def test_an_answer_found_at_first_look_asks_once_and_a_second_decline_says_so():
     final = out[-1]
     assert not final.found and len(llm.prompts) == 2 and any("next-best" in n for n in final.notes)
     assert not [p for p in out if isinstance(p, str)]  # a NOT_FOUND draft is never shown as a provisional answer
+
+
+def test_a_draft_with_the_figure_of_another_respective_item_gets_the_one_asked():
+    from rag.evidence import gather, snippets
+    from rag.llm_reader import ground
+    from rag.question import analyze
+    from rag.records import Chunk, Hit
+    from rag.script import to_simplified
+    text = "一季度，全省享受减免的企业中，小微企业所占的户数和金额分别为88.5%和41.2%。"
+    ch = Chunk(chunk_id="t:0", doc_id="t", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
+               title="全省减税降费成效", date="2024-04-20")
+    ev = gather(analyze("全省享受减免的小微企业金额占比是多少？"), [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.9})],
+                lambda d: ch.title + "\n" + ch.text_simplified)
+    items = snippets(ev)
+    d = ground("88.5%[1]", ev, items)
+    assert not d.declined and "41.2%" in d.text and "88.5%" not in d.text
+    assert any("分别" in n for n in d.notes)
