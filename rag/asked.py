@@ -229,6 +229,43 @@ def respective(q: Any, body: str, snippet: str) -> tuple[str, str] | None:
     return None
 
 
+_TOKEN = re.compile(r"\d+(?:\.\d+)?(?:[时:：]\d+分?)?[万亿]*[^\d\s，,。；;、：:（）()\[\]]{0,2}")
+_CLAUSE = re.compile(r"[^，,；;。！？!?]+")
+
+
+def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, str] | None:
+    """(the answer's figure or time, the one of the same form in another clause of its evidence snippet) when that
+    clause says much more of what the question asks (its terms, IDF-weighted, `margin` more): 16时55分从重庆北站始发
+    for 几点从重庆北站始发, not 17时22分经停重庆西站; 科技型中小企业贷款余额2.36万亿元, not 高技术制造业…2.5万亿元.
+    None when the answer's clause is as good, or the better clause holds no single figure of that form. Chinese
+    number and when questions only (English ones match Chinese clauses through loose glosses)."""
+    if q.language == "en" or q.kind not in ("number", "when") or not q.terms:
+        return None
+    from rag.answering import coverage
+
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
+    tok = _TOKEN.search(plain)
+    sentence = normalize_numbers(to_simplified(snippet))  # the whole cited snippet: ； may end its sentences
+    at = sentence.find(tok.group()) if tok else -1
+    if at < 0:
+        return None
+    form = re.compile("".join(r"\d+(?:\.\d+)?" if i % 2 else re.escape(p)
+                              for i, p in enumerate(re.split(r"(\d+(?:\.\d+)?)", tok.group()))))
+    asked = normalize_numbers(to_simplified(q.standalone or ""))
+    own = next((m for m in _CLAUSE.finditer(sentence) if m.start() <= at < m.end()), None)
+    if own is None:
+        return None
+    best, best_cov = None, coverage(q.terms, own.group()) + margin
+    for m in _CLAUSE.finditer(sentence):
+        hits = [h.group() for h in form.finditer(m.group()) if h.group() not in asked]
+        if m is own or len(hits) != 1:
+            continue
+        cov = coverage(q.terms, m.group())
+        if cov >= best_cov and not role_conflict(q, sentence, m.start() + m.group().find(hits[0])):
+            best, best_cov = hits[0], cov
+    return (tok.group(), best) if best and best != tok.group() else None
+
+
 def _role_missing(q: Any, snippet: str) -> str:
     """For a who-question that names a role, the role when the cited evidence does not state it: a person the evidence
     mentions for something else is no answer. English: none of the role's Chinese glosses (mayor, chairman) is in the

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.asked import respective, unasked
+from rag.asked import better_clause, respective, unasked
 from rag.evidence import Evidence, Snippet, snippets, split_passage
 from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, normalize_numbers,
                      tidy_citations, verify)
@@ -47,6 +47,9 @@ EXAMPLES = (
     ("《合肥举行成果发布会》 2023-09-12\n[1] 发布会由合肥市科技局主办。\n[2] 会上发布成果120项。",
      "合肥发布会的签约金额是多少？", NOT_FOUND),
 )
+
+
+BETTER_CLAUSE_MARGIN = 0.3  # how much more of the question's terms another clause must state to replace the model's figure
 
 
 def evidence_block(ev: Evidence, items: list[Snippet]) -> str:
@@ -153,6 +156,12 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         body = normalize_numbers(body).replace(swap[0], swap[1], 1)
         d.notes.append(f"The LLM gave {swap[0]}, the figure the evidence gives (分别) for another item; "
                        f"the figure it gives for the item asked, {swap[1]}, replaces it.")
+    else:
+        swap = better_clause(ev.question, body, sn.text, BETTER_CLAUSE_MARGIN)
+        if swap:  # the model took the figure of a clause about something else
+            body = normalize_numbers(body).replace(swap[0], swap[1], 1)
+            d.notes.append(f"The LLM gave {swap[0]}, from a clause of its evidence sentence about something else; "
+                           f"{swap[1]}, from the clause that says what was asked, replaces it.")
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     body = as_cited(body, by_number[d.cited[0]].text)
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")

@@ -100,3 +100,13 @@ def test_a_figure_of_another_item_of_a_respectively_list_is_swapped_for_the_one_
     cities = "杭州市、宁波市分别有126家、87家企业入选。"
     assert respective(analyze("宁波市有多少家企业入选？"), "126家[1]", cities) == ("126家", "87家")
     assert respective(analyze("入选企业有多少家？"), "126家[1]", cities) is None  # no item named: nothing to swap
+
+
+def test_a_figure_from_a_clause_about_something_else_gives_way_to_the_clause_asked_about():
+    from rag.asked import better_clause
+    trains = "K1234次列车全程运行5小时12分，8时05分从长沙南站始发，8时40分经停株洲西站，到达桂林站时间为13时17分。"
+    assert better_clause(analyze("K1234次列车几点从长沙南站始发？"), "8时40分[1]", trains, 0.3) == ("8时40分", "8时05分")
+    assert better_clause(analyze("K1234次列车几点从长沙南站始发？"), "8时05分[1]", trains, 0.3) is None
+    loans = "截至6月末，制造业中长期贷款余额3.1万亿元，同比增长30.2%；普惠小微企业贷款余额1.7万亿元，同比增长22.4%。"
+    assert better_clause(analyze("普惠小微企业贷款余额是多少？"), "3.1万亿元[1]", loans, 0.3) == ("3.1万亿元", "1.7万亿元")
+    assert better_clause(analyze("贷款余额是多少？"), "3.1万亿元[1]", loans, 0.3) is None  # no clause says more
