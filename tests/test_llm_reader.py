@@ -322,34 +322,24 @@ def test_an_answer_found_at_first_look_asks_once_and_a_second_decline_says_so():
     assert not [p for p in out if isinstance(p, str)]  # a NOT_FOUND draft is never shown as a provisional answer
 
 
+def _one_article(question: str, text: str, title: str):
+    hit = _hit(text, "one", 0, title)
+    ev = gather(analyze(question), [hit], lambda d: hit.chunk.title + "\n" + hit.chunk.text_simplified)
+    return ev, snippets(ev)
+
+
 def test_a_draft_with_the_figure_of_another_respective_item_gets_the_one_asked():
-    from rag.evidence import gather, snippets
-    from rag.llm_reader import ground
-    from rag.question import analyze
-    from rag.records import Chunk, Hit
-    from rag.script import to_simplified
-    text = "一季度，全省享受减免的企业中，小微企业所占的户数和金额分别为88.5%和41.2%。"
-    ch = Chunk(chunk_id="t:0", doc_id="t", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
-               title="全省减税降费成效", date="2024-04-20")
-    ev = gather(analyze("全省享受减免的小微企业金额占比是多少？"), [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.9})],
-                lambda d: ch.title + "\n" + ch.text_simplified)
-    items = snippets(ev)
+    ev, items = _one_article("全省享受减免的小微企业金额占比是多少？",
+                             "一季度，全省享受减免的企业中，小微企业所占的户数和金额分别为88.5%和41.2%。", "全省减税降费成效")
     d = ground("88.5%[1]", ev, items)
     assert not d.declined and "41.2%" in d.text and "88.5%" not in d.text
     assert any("分别" in n for n in d.notes)
 
 
 def test_a_draft_figure_from_another_clause_is_replaced_by_the_one_the_question_asks_about():
-    from rag.evidence import gather, snippets
-    from rag.llm_reader import ground
-    from rag.question import analyze
-    from rag.records import Chunk, Hit
-    from rag.script import to_simplified
-    text = "K1234次列车全程运行5小时12分，8时05分从长沙南站始发，8时40分经停株洲西站，到达桂林站时间为13时17分。"
-    ch = Chunk(chunk_id="k:0", doc_id="k", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
-               title="长沙至桂林列车开行", date="2024-05-01")
-    ev = gather(analyze("K1234次列车几点从长沙南站始发？"), [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.9})],
-                lambda d: ch.title + "\n" + ch.text_simplified)
-    d = ground("8时40分[1]", ev, snippets(ev))
+    ev, items = _one_article("K1234次列车几点从长沙南站始发？",
+                             "K1234次列车全程运行5小时12分，8时05分从长沙南站始发，8时40分经停株洲西站，到达桂林站时间为13时17分。",
+                             "长沙至桂林列车开行")
+    d = ground("8时40分[1]", ev, items)
     assert not d.declined and "8时05分" in d.text and "8时40分" not in d.text
     assert any("replaces it" in n for n in d.notes)
