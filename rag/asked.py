@@ -231,6 +231,7 @@ def respective(q: Any, body: str, snippet: str) -> tuple[str, str] | None:
 
 _TOKEN = re.compile(r"\d+(?:\.\d+)?(?:[时:：]\d+分?)?[万亿]*[^\d\s，,。；;、：:（）()\[\]]{0,2}")
 _CLAUSE = re.compile(r"[^，,；;。！？!?]+")
+_A_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}年")
 
 
 def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, str] | None:
@@ -245,8 +246,10 @@ def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, 
 
     plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
     tok = _TOKEN.search(plain)
+    if tok is None or _A_YEAR.search(tok.group()):  # a year is the question's time frame (the year check), not a pick
+        return None
     sentence = normalize_numbers(to_simplified(snippet))  # the whole cited snippet: ； may end its sentences
-    at = sentence.find(tok.group()) if tok else -1
+    at = sentence.find(tok.group())
     if at < 0:
         return None
     form = re.compile("".join(r"\d+(?:\.\d+)?" if i % 2 else re.escape(p)
@@ -257,7 +260,7 @@ def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, 
         return None
     best, best_cov = None, coverage(q.terms, own.group()) + margin
     for m in _CLAUSE.finditer(sentence):
-        hits = [h.group() for h in form.finditer(m.group()) if h.group() not in asked]
+        hits = [h.group() for h in form.finditer(m.group()) if h.group() not in asked and not _A_YEAR.search(h.group())]
         if m is own or len(hits) != 1:
             continue
         cov = coverage(q.terms, m.group())
