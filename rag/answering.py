@@ -1154,6 +1154,7 @@ def role_conflict(q: Any, simp: str, at: int) -> str:
 
 
 def _respective_other(q: Question, simp: str, figure: str) -> bool:
+    """Whether `figure` is the figure a 分别 enumeration of `simp` gives for another item than the question names."""
     from rag.llm import normalize_numbers
 
     return bool(respective_figure(q.simplified, normalize_numbers(simp), normalize_numbers(figure)))
@@ -1175,9 +1176,8 @@ def respective_figure(question: str, sentence: str, figure: str) -> str:
     for m in re.finditer("分别", sentence):
         lo = max(sentence.rfind(c, 0, m.start()) for c in "。；;！？!?") + 1
         hi = min([i for i in (sentence.find(c, m.end()) for c in "。；;！？!?") if i >= 0] or [len(sentence)])
-        nums = [f for f in figures(sentence[m.end():hi])]
         run: list[Any] = []
-        for f in nums:  # the first run of two or more figures joined by 、/和/，
+        for f in figures(sentence[m.end():hi]):  # the first run of two or more figures joined by 、/和/，
             if run and not _VALUE_GAP.fullmatch(sentence[m.end() + run[-1].start + len(run[-1].raw):m.end() + f.start]
                                                 .rstrip("个项家件人次元%")):
                 if len(run) >= 2:

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rag.answering import QUANTITY_LABELS, respective_figure, role_conflict, wrong_quantity
+from rag.answering import QUANTITY_LABELS, coverage, respective_figure, role_conflict, wrong_quantity
 from rag.cleaning import DATELINE
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
@@ -242,8 +242,6 @@ def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, 
     number and when questions only (English ones match Chinese clauses through loose glosses)."""
     if q.language == "en" or q.kind not in ("number", "when") or not q.terms:
         return None
-    from rag.answering import coverage
-
     plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
     tok = _TOKEN.search(plain)
     if tok is None or _A_YEAR.search(tok.group()):  # a year is the question's time frame (the year check), not a pick
@@ -261,7 +259,7 @@ def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, 
     best, best_cov = None, coverage(q.terms, own.group()) + margin
     for m in _CLAUSE.finditer(sentence):
         hits = [h.group() for h in form.finditer(m.group()) if h.group() not in asked and not _A_YEAR.search(h.group())]
-        if m is own or len(hits) != 1:
+        if m.start() == own.start() or len(hits) != 1:
             continue
         cov = coverage(q.terms, m.group())
         if cov >= best_cov and not role_conflict(q, sentence, m.start() + m.group().find(hits[0])):
