@@ -666,7 +666,9 @@ def test_llm_mode_shows_stages_and_never_goes_quiet(llm_page, preliminary) -> No
     assert [s for s in seen if s != "prelim"][-1].endswith("大模型正在生成")
     assert seen[0].endswith("正在检索") or "prelim" in seen or seen[0].endswith("大模型正在生成")
     assert ("prelim" in seen) == preliminary
-    assert _gaps(pg, t0) < 1.0, "more than a second without any change on screen"
+    # the stand-in model is silent for 2.6 s before its first token: a screen without a ticking stage shows a gap of
+    # 2.6 s or more; 1.5 s leaves room for a loaded CI box (1.22 s seen while another process ran), not for silence
+    assert _gaps(pg, t0) < 1.5, "more than 1.5 s without any change on screen (the model's silence was not covered)"
     assert pg.locator("#rag-stop").is_hidden() and pg.locator("#rag-ask").is_visible()
 
 
