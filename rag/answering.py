@@ -1134,7 +1134,7 @@ def role_conflict(q: Any, simp: str, at: int) -> str:
     多少, 累计23456件 for 平均一天多少; 10条属于新增 does), or, for a total, the clause states a rate or an addition
     before the figure (日均9.7万人次, 新增13家 for 累计/总共多少), or, for what a figure rose to (增长到多少), it is
     where it rose from (从2.6亿吨增长到3.15亿吨). "" when it may be the figure asked, or the question names no role."""
-    asked = getattr(q, "roles", None)
+    asked = q.roles
     if not asked:
         return ""
     lo, hi = _clause_bounds(simp, at, at)
@@ -1160,6 +1160,7 @@ def _respective_other(q: Question, simp: str, figure: str) -> bool:
     return bool(respective_figure(q.simplified, normalize_numbers(simp), normalize_numbers(figure)))
 
 
+_SENTENCE_SPLIT = re.compile(r"[。；;！？!?]")
 _ITEM_SEP = re.compile(r"、|和|与|及|以及")
 _VALUE_GAP = re.compile(r"\s*(?:、|和|与|及|以及|，|,)\s*")
 
@@ -1174,8 +1175,7 @@ def respective_figure(question: str, sentence: str, figure: str) -> str:
     given = figures(figure)
     figure = given[0].raw if given else figure
     for m in re.finditer("分别", sentence):
-        lo = max(sentence.rfind(c, 0, m.start()) for c in "。；;！？!?") + 1
-        hi = min([i for i in (sentence.find(c, m.end()) for c in "。；;！？!?") if i >= 0] or [len(sentence)])
+        lo, hi = _clause_bounds(sentence, m.start(), m.end(), _SENTENCE_SPLIT)
         run: list[Any] = []
         for f in figures(sentence[m.end():hi]):  # the first run of two or more figures joined by 、/和/，
             if run and not _VALUE_GAP.fullmatch(sentence[m.end() + run[-1].start + len(run[-1].raw):m.end() + f.start]

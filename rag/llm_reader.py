@@ -12,7 +12,8 @@
 4. **About what was asked** (`rag.asked.unasked`, shared with the extractive reader; its docstring lists the checks):
    the right kind of figure, a date for "when", a name for who/where/which, the role, event and year asked. A
    declined draft gets one second look at the next-best sentences. A figure taken from the wrong item of a 分别
-   enumeration is replaced by the evidence's figure for the item asked, with a note (`rag.asked.respective`).
+   enumeration (`rag.asked.respective`), or from a clause about something else (`rag.asked.better_clause`), is
+   replaced by the evidence's figure for what was asked, with a note.
 """
 from __future__ import annotations
 
@@ -151,17 +152,14 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         d.declined = True
         d.notes.append(miss)
         return d
-    swap = respective(ev.question, body, sn.text)
-    if swap:  # the model read 分别 wrongly: the evidence's own figure for the item asked replaces it
-        body = normalize_numbers(body).replace(swap[0], swap[1], 1)
-        d.notes.append(f"The LLM gave {swap[0]}, the figure the evidence gives (分别) for another item; "
-                       f"the figure it gives for the item asked, {swap[1]}, replaces it.")
-    else:
+    swap = respective(ev.question, body, sn.text)  # the model read 分别 wrongly
+    why = "the figure the evidence gives (分别) for another item"
+    if not swap:  # or took the figure of a clause about something else
         swap = better_clause(ev.question, body, sn.text, BETTER_CLAUSE_MARGIN)
-        if swap:  # the model took the figure of a clause about something else
-            body = normalize_numbers(body).replace(swap[0], swap[1], 1)
-            d.notes.append(f"The LLM gave {swap[0]}, from a clause of its evidence sentence about something else; "
-                           f"{swap[1]}, from the clause that says what was asked, replaces it.")
+        why = "from a clause of its evidence about something else"
+    if swap:  # the evidence's own figure for what was asked replaces it
+        body = normalize_numbers(body).replace(swap[0], swap[1], 1)
+        d.notes.append(f"The LLM gave {swap[0]}, {why}; {swap[1]}, the figure for what was asked, replaces it.")
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     body = as_cited(body, by_number[d.cited[0]].text)
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")
