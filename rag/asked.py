@@ -12,12 +12,14 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rag.answering import QUANTITY_LABELS, coverage, respective_figure, role_conflict, wrong_quantity
+from rag.answering import (QUANTITY_LABELS, _clause_bounds, coverage, respective_figure, role_conflict,
+                            wrong_quantity)
 from rag.cleaning import DATELINE
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
 from rag.question import role_title
-from rag.script import alternation, fold_width, labelled_words, measure_words, names_time, time_pattern, to_simplified
+from rag.script import (alternation, figure_roles, fold_width, labelled_words, measure_words, names_time,
+                        time_pattern, to_simplified)
 
 _WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
 
@@ -43,15 +45,9 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     event = _event_missing(q, plain, snippet, title)
     if event:
         return f"The evidence sentence holding the answer does not name the {event} the question asks about."
-    year = _other_year(q, plain, snippet)
-    if year:
-        return f"The evidence gives the answer's figure for {year}, not for the year the question asks about."
-    period = _other_period(q, plain, snippet)
-    if period:
-        return f"The evidence gives the answer's figure for {period}, not for the part of the year the question asks about."
-    role = _other_role(q, plain, snippet)
-    if role:
-        return f"The answer's figure does not count what is asked: {role}."
+    context = figure_context(q, plain, snippet)[1]
+    if context:
+        return context
     role = _role_missing(q, snippet)
     if role:
         return f"The evidence cited does not say who is {role}."
@@ -156,11 +152,32 @@ def _other_year(q: Any, ans: str, snippet: str) -> str:
     found = _sentence_at(snippet, [nums[0].raw] if nums else [ans])
     if found is None:
         return ""
-    sentence, at = found
-    before = [m.group(1) for m in YEAR_RE.finditer(sentence[:at])  # not a comparison base (较2022年同期)
+    year = _year_before(*found)
+    return year if year and year not in years else ""
+
+
+def _year_before(sentence: str, at: int) -> str:
+    """The year stated nearest before `at` in `sentence`, not as a comparison base (较2022年同期); "" for none."""
+    before = [m.group(1) for m in YEAR_RE.finditer(sentence[:at])
               if not re.match(r"年?(?:同期|相比|水平)", sentence[m.end():])
               and not (m.start() and sentence[m.start() - 1] in "比较与")]
-    return before[-1] if before and before[-1] not in years else ""
+    return before[-1] if before else ""
+
+
+def figure_context(q: Any, plain: str, snippet: str) -> tuple[str, str]:
+    """("year" | "period" | "role", a note) when the answer's figure, where its evidence states it, is a figure of
+    something else than asked: of another year, another part of the year, or counted over another role (日均 for 累计);
+    ("", "") when it is not. `plain`: the answer as `unasked` normalises it. Another figure of the same evidence may be
+    the one asked (`other_figure`)."""
+    year = _other_year(q, plain, snippet)
+    if year:
+        return "year", f"The evidence gives the answer's figure for {year}, not for the year the question asks about."
+    period = _other_period(q, plain, snippet)
+    if period:
+        return "period", (f"The evidence gives the answer's figure for {period}, not for the part of the year the "
+                          "question asks about.")
+    role = _other_role(q, plain, snippet)
+    return ("role", f"The answer's figure does not count what is asked: {role}.") if role else ("", "")
 
 
 def _sentence_at(snippet: str, anchors: list[str]) -> tuple[str, int] | None:
@@ -186,18 +203,28 @@ def _other_period(q: Any, ans: str, snippet: str) -> str:
     """For a question naming a part of a year (全年, 上半年, 二季度, first half), the other part named nearest before
     the answer's figure in its evidence sentence (上半年完成…114.34亿元 for 2022年全年…多少亿元); "" when they agree,
     none precedes the figure, or the question names none."""
-    pattern, label = _periods()
-    question = normalize_numbers(to_simplified(q.standalone or q.original or ""))
-    asked = {label[m.group().lower()] for m in pattern.finditer(question)}
+    asked = _asked_periods(q)
     nums = [n.raw for n in figures(ans)]
     if not asked or not nums:
         return ""
     found = _sentence_at(snippet, nums)  # any figure of the answer: 114.34亿元, not 11.434 billion
     if found is None:
         return ""
-    sentence, at = found
+    form, part = _period_before(*found)
+    return form if form and part not in asked else ""
+
+
+def _asked_periods(q: Any) -> set[str]:
+    pattern, label = _periods()
+    question = normalize_numbers(to_simplified(q.standalone or q.original or ""))
+    return {label[m.group().lower()] for m in pattern.finditer(question)}
+
+
+def _period_before(sentence: str, at: int) -> tuple[str, str]:
+    """The part of the year named nearest before `at` in `sentence`: (as written, its label); ("", "") for none."""
+    pattern, label = _periods()
     before = list(pattern.finditer(sentence[:at]))
-    return before[-1].group() if before and label[before[-1].group().lower()] not in asked else ""
+    return (before[-1].group(), label[before[-1].group().lower()]) if before else ("", "")
 
 
 def _other_role(q: Any, ans: str, snippet: str) -> str:
@@ -242,29 +269,92 @@ def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, 
     number and when questions only (English ones match Chinese clauses through loose glosses)."""
     if q.language == "en" or q.kind not in ("number", "when") or not q.terms:
         return None
-    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
-    tok = _TOKEN.search(plain)
-    if tok is None or _A_YEAR.search(tok.group()):  # a year is the question's time frame (the year check), not a pick
+    tok, form = _figure_form(body)
+    if not tok:
         return None
     sentence = normalize_numbers(to_simplified(snippet))  # the whole cited snippet: ； may end its sentences
-    at = sentence.find(tok.group())
+    at = sentence.find(tok)
     if at < 0:
         return None
-    form = re.compile("".join(r"\d+(?:\.\d+)?" if i % 2 else re.escape(p)
-                              for i, p in enumerate(re.split(r"(\d+(?:\.\d+)?)", tok.group()))))
     asked = normalize_numbers(to_simplified(q.standalone or ""))
     own = next((m for m in _CLAUSE.finditer(sentence) if m.start() <= at < m.end()), None)
     if own is None:
         return None
     best, best_cov = None, coverage(q.terms, own.group()) + margin
     for m in _CLAUSE.finditer(sentence):
-        hits = [h.group() for h in form.finditer(m.group()) if h.group() not in asked and not _A_YEAR.search(h.group())]
+        hits = _same_form(form, m.group(), asked)
         if m.start() == own.start() or len(hits) != 1:
             continue
         cov = coverage(q.terms, m.group())
         if cov >= best_cov and not role_conflict(q, sentence, m.start() + m.group().find(hits[0])):
             best, best_cov = hits[0], cov
-    return (tok.group(), best) if best and best != tok.group() else None
+    return (tok, best) if best and best != tok else None
+
+
+def _figure_form(body: str) -> tuple[str, re.Pattern[str] | None]:
+    """The answer's first figure or time as the evidence would write it (normalised), and the pattern of figures of its
+    written form (N万人次, N时N分); ("", None) for none, or for a year (the question's time frame, not a pick)."""
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
+    tok = _TOKEN.search(plain)
+    if tok is None or _A_YEAR.search(tok.group()):
+        return "", None
+    return tok.group(), re.compile("".join(r"\d+(?:\.\d+)?" if i % 2 else re.escape(p)
+                                           for i, p in enumerate(re.split(r"(\d+(?:\.\d+)?)", tok.group()))))
+
+
+def _same_form(form: re.Pattern[str], clause: str, asked: str, other_than: str = "") -> list[str]:
+    """The figures of `form` in `clause` that are neither the question's own (nor `other_than`) nor years."""
+    return [h.group() for h in form.finditer(clause)
+            if h.group() not in asked and h.group() != other_than and not _A_YEAR.search(h.group())]
+
+
+def _states_asked(q: Any, dimension: str, sentence: str, at: int) -> bool:
+    """Whether `sentence` states the figure at `at` for the year, part of the year or role (`dimension`) asked (in the
+    sentence holding it: `sentence` may be a snippet of several)."""
+    start = max(sentence.rfind(c, 0, at) for c in "。！？!?") + 1
+    sentence, at = sentence[start:], at - start
+    if dimension == "year":
+        return _year_before(sentence, at) in {y.split(":", 1)[1] for y in key_years(q)}
+    if dimension == "period":
+        return _period_before(sentence, at)[1] in _asked_periods(q)
+    lo, hi = _clause_bounds(sentence, at, at)
+    return bool(set(figure_roles(sentence[lo:hi])) & set(q.roles)) and not role_conflict(q, sentence, at)
+
+
+def other_figure(q: Any, body: str, evidence: list[tuple[str, str]], dimension: str) -> tuple[str, str, int] | None:
+    """(the answer's figure, the evidence clause stating the one figure in the same unit that answers what was asked, the
+    index of the `evidence` (snippet, title) it is in) when the answer's figure is one of another year, part of the year or role
+    (`figure_context`): 3000家 stated for 2030 when 到2025年…多少家 is asked and the evidence says 到2025年…2600家.
+    A candidate's sentence must state it for the year, part of the year or role asked (`dimension`, the check the
+    answer failed), it must pass every check of `unasked` in its own snippet, and its clause must say at least as much
+    of the question (IDF-weighted terms) as the answer's; None when no figure does, or two different ones do equally well.
+    Chinese number questions only (English ones match Chinese clauses through loose glosses)."""
+    if q.language == "en" or q.kind != "number" or not q.terms:
+        return None
+    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
+    given = next((f for f in figures(plain) if not _A_YEAR.fullmatch(f.raw)), None)
+    if given is None:
+        return None
+    asked = normalize_numbers(to_simplified(q.standalone or ""))
+    texts = [normalize_numbers(to_simplified(text)) for text, _ in evidence]
+    own = next((m.group() for t in texts for m in _CLAUSE.finditer(t) if given.raw in m.group()), "")
+    floor = coverage(q.terms, own) if own else 0.0
+    scored: dict[str, tuple[float, int]] = {}
+    for i, ((text, title), sentence) in enumerate(zip(evidence, texts)):
+        for m in _CLAUSE.finditer(sentence):
+            hits = [f for f in figures(m.group()) if f.unit == given.unit and f.percent == given.percent
+                    and f.raw != given.raw and f.raw not in asked and not _A_YEAR.fullmatch(f.raw)]
+            if (len(hits) != 1 or not _states_asked(q, dimension, sentence, m.start() + hits[0].start)
+                    or unasked(q, hits[0].raw, text, title)):
+                continue
+            hits = [hits[0].raw]
+            cov = coverage(q.terms, m.group())
+            if cov >= floor and cov > scored.get(hits[0], (-1.0, "", 0))[0]:
+                scored[hits[0]] = (cov, m.group().strip(), i)
+    ranked = sorted(scored.values(), key=lambda v: -v[0])
+    if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
+        return None  # none, or two figures say as much: no pick
+    return given.raw, ranked[0][1], ranked[0][2]
 
 
 def _role_missing(q: Any, snippet: str) -> str:

@@ -13,7 +13,8 @@
    the right kind of figure, a date for "when", a name for who/where/which, the role, event and year asked. A
    declined draft gets one second look at the next-best sentences. A figure taken from the wrong item of a 分别
    enumeration (`rag.asked.respective`), or from a clause about something else (`rag.asked.better_clause`), is
-   replaced by the evidence's figure for what was asked, with a note.
+   replaced by the evidence's figure for what was asked, with a note. A figure of another year, part of the year or
+   role (日均 for 累计) gives way to the evidence clause that states the one asked for (`rag.asked.other_figure`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.asked import better_clause, respective, unasked
+from rag.asked import better_clause, figure_context, other_figure, respective, unasked
 from rag.evidence import Evidence, Snippet, snippets, split_passage
 from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, normalize_numbers,
                      tidy_citations, verify)
@@ -148,13 +149,21 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
         return d
     sn = by_number[ok[0]]
     miss = unasked(ev.question, body, sn.text, ev.hits[sn.hit].chunk.title or "")
+    dimension, context = figure_context(ev.question, normalize_numbers(to_simplified(body)), sn.text) if miss else ("", "")
+    if context:  # a figure of another year, part of the year or role: the evidence may state the one asked for
+        pick = other_figure(ev.question, body, [(s.text, ev.hits[s.hit].chunk.title or "") for s in items], dimension)
+        if pick:  # the evidence's clause stating it is the answer
+            body, sn, miss = _in_script(pick[1], ev.question.language), items[pick[2]], ""
+            cite, ok = [sn.number], [sn.number]
+            d.notes.append(f"The LLM gave {pick[0]}: {context[0].lower() + context[1:-1]}. Evidence [{sn.number}] "
+                           f"states the figure asked for: {pick[1]}.")
     if miss:
         d.declined = True
         d.notes.append(miss)
         return d
-    swap = respective(ev.question, body, sn.text)  # the model read 分别 wrongly
+    swap = None if context else respective(ev.question, body, sn.text)  # the model read 分别 wrongly
     why = "the figure the evidence gives (分别) for another item"
-    if not swap:  # or took the figure of a clause about something else
+    if not swap and not context:  # or took the figure of a clause about something else
         swap = better_clause(ev.question, body, sn.text, BETTER_CLAUSE_MARGIN)
         why = "from a clause of its evidence about something else"
     if swap:  # the evidence's own figure for what was asked replaces it

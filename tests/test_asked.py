@@ -112,3 +112,19 @@ def test_a_figure_from_a_clause_about_something_else_gives_way_to_the_clause_ask
     assert better_clause(analyze("贷款余额是多少？"), "3.1万亿元[1]", loans, 0.3) is None  # no clause says more
     years = "基地连续8年获评最高等级。2022年，基地产值增长12%，考评等级连续位居全省第一。"
     assert better_clause(analyze("基地在考评中已经连续多少年拿到最高等级？"), "连续8年[1]", years, 0.3) is None  # no year picked
+
+
+def test_a_figure_of_another_year_period_or_role_gives_way_only_to_one_stated_for_what_was_asked():
+    from rag.asked import other_figure
+    plan = [("到2027年，全市省级以上孵化器达到80家，众创空间120家。到2035年，省级以上孵化器达到150家。", "孵化器规划")]
+    q = analyze("到2027年全市省级以上孵化器要达到多少家？")
+    assert other_figure(q, "150家[1]", plan, "year") == ("150家", "全市省级以上孵化器达到80家", 0)
+    assert other_figure(q, "150家[1]", plan, "period") is None  # no part of the year asked: nothing stated for it
+    vague = [("全市孵化器三年共达到80家。到2035年，省级以上孵化器达到150家。", "孵化器规划")]
+    assert other_figure(q, "150家[1]", vague, "year") is None  # 80家 is not stated for 2027
+    rates = [("去年全市专利授权量1.2万件，同比增长35%；近五年，专利授权量年均增长18%。", "专利")]
+    q = analyze("近五年全市专利授权量平均每年增长多少？")
+    assert other_figure(q, "35%[1]", rates, "role") == ("35%", "专利授权量年均增长18%", 0)
+    two = [("近五年，发明专利授权量年均增长18%，实用新型专利授权量年均增长12%。", "专利")]
+    assert other_figure(q, "35%[1]", two, "role") is None  # two figures say as much: no pick
+    assert other_figure(analyze("How much did patents grow per year on average?"), "35%[1]", rates, "role") is None

@@ -146,12 +146,12 @@ def test_the_date_of_another_event_does_not_answer_when_the_event_asked_about_is
     assert not read("“智汇杯”创新大赛新闻发布会是哪一天举行的？", "9月5日[1]").declined
 
 
-def test_a_figure_stated_for_another_year_does_not_answer_the_year_asked():
+def test_a_figure_stated_for_another_year_gives_way_to_the_one_stated_for_the_year_asked():
     text = ("合肥提出，到2025年各类创新平台达到1200家，科技型企业2万家。2030年，各类创新平台1800家以上。"
             "2023年上半年合肥技术合同成交额310亿元，较2022年同期增长21%。")
     read = _reader(text, "合肥发布科技创新实施意见")
     d = read("合肥提出到2025年各类创新平台要达到多少家？", "1800家以上[1]")  # the 2030 figure
-    assert d.declined and "2030" in d.notes[-1]
+    assert not d.declined and "1200家" in d.text and "1800" not in d.text and "2030" in d.notes[-1]
     assert not read("合肥提出到2025年各类创新平台要达到多少家？", "1200家[1]").declined
     assert not read("合肥2023年上半年技术合同成交额增长了多少？", "增长21%[1]").declined  # 2022 is the comparison base
 
@@ -343,3 +343,11 @@ def test_a_draft_figure_from_another_clause_is_replaced_by_the_one_the_question_
     d = ground("8时40分[1]", ev, items)
     assert not d.declined and "8时05分" in d.text and "8时40分" not in d.text
     assert any("replaces it" in n for n in d.notes)
+
+
+def test_a_draft_figure_of_another_year_is_declined_when_no_figure_is_stated_for_the_year_asked():
+    ev, items = _one_article("到2027年全市省级以上孵化器要达到多少家？",
+                             "规划自2027年起实施新一轮认定。到2035年，全市省级以上孵化器达到150家，众创空间200家。",
+                             "孵化器发展规划")
+    d = ground("150家[1]", ev, items)
+    assert d.declined and "2035" in d.notes[-1]
