@@ -263,7 +263,8 @@ _A_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}年")
 
 def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, str] | None:
     """(the answer's figure or time, the one of the same form in another clause of its evidence snippet) when that
-    clause says much more of what the question asks (its terms, IDF-weighted, `margin` more): 16时55分从重庆北站始发
+    clause says much more of what the question asks (its terms, IDF-weighted, `margin` more) and every term the
+    answer's clause says (其中昌平有22个 is not replaced by 全国…217个 for 昌平有多少个): 16时55分从重庆北站始发
     for 几点从重庆北站始发, not 17时22分经停重庆西站; 科技型中小企业贷款余额2.36万亿元, not 高技术制造业…2.5万亿元.
     None when the answer's clause is as good, or the better clause holds no single figure of that form. Chinese
     number and when questions only (English ones match Chinese clauses through loose glosses)."""
@@ -281,9 +282,10 @@ def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, 
     if own is None:
         return None
     best, best_cov = None, coverage(q.terms, own.group()) + margin
+    kept = [t for t in q.terms if t in own.group()]  # what the answer's clause says of the question stays said
     for m in _CLAUSE.finditer(sentence):
         hits = _same_form(form, m.group(), asked)
-        if m.start() == own.start() or len(hits) != 1:
+        if m.start() == own.start() or len(hits) != 1 or not all(t in m.group() for t in kept):
             continue
         cov = coverage(q.terms, m.group())
         if cov >= best_cov and not role_conflict(q, sentence, m.start() + m.group().find(hits[0])):

@@ -166,8 +166,10 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
     if not swap and not context:  # or took the figure of a clause about something else
         swap = better_clause(ev.question, body, sn.text, BETTER_CLAUSE_MARGIN)
         why = "from a clause of its evidence about something else"
-    if swap:  # the evidence's own figure for what was asked replaces it
-        body = normalize_numbers(body).replace(swap[0], swap[1], 1)
+    if swap:  # the evidence's own figure for what was asked replaces it, as the evidence writes it (simplified,
+        # figures normalised), then in the question's script
+        body = normalize_numbers(to_simplified(body)).replace(swap[0], swap[1], 1)
+        body = body if ev.question.language == "en" else _in_script(body, ev.question.language)
         d.notes.append(f"The LLM gave {swap[0]}, {why}; {swap[1]}, the figure for what was asked, replaces it.")
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     body = as_cited(body, by_number[d.cited[0]].text)

@@ -110,6 +110,8 @@ def test_a_figure_from_a_clause_about_something_else_gives_way_to_the_clause_ask
     loans = "截至6月末，制造业中长期贷款余额3.1万亿元，同比增长30.2%；普惠小微企业贷款余额1.7万亿元，同比增长22.4%。"
     assert better_clause(analyze("普惠小微企业贷款余额是多少？"), "3.1万亿元[1]", loans, 0.3) == ("3.1万亿元", "1.7万亿元")
     assert better_clause(analyze("贷款余额是多少？"), "3.1万亿元[1]", loans, 0.3) is None  # no clause says more
+    parts = "自2019年以来，全省获批上市的专利产品共350个，其中滨江区有41个。"
+    assert better_clause(analyze("自2019年以来滨江区有多少个专利产品获批上市？"), "41个[1]", parts, 0.3) is None  # 滨江区 stays
     years = "基地连续8年获评最高等级。2022年，基地产值增长12%，考评等级连续位居全省第一。"
     assert better_clause(analyze("基地在考评中已经连续多少年拿到最高等级？"), "连续8年[1]", years, 0.3) is None  # no year picked
 

@@ -351,3 +351,11 @@ def test_a_draft_figure_of_another_year_is_declined_when_no_figure_is_stated_for
                              "孵化器发展规划")
     d = ground("150家[1]", ev, items)
     assert d.declined and "2035" in d.notes[-1]
+
+
+def test_a_replaced_figure_is_written_in_the_question_s_script():
+    ev, items = _one_article("普惠小微企業貸款餘額是多少？",
+                             "截至6月末，制造业中长期贷款余额3.1万亿元，同比增长30.2%；普惠小微企业贷款余额1.7万亿元，同比增长22.4%。",
+                             "金融数据发布")
+    d = ground("3.1萬億元[1]", ev, items)
+    assert not d.declined and "1.7萬億元" in d.text and "3.1" not in d.text
