@@ -79,7 +79,8 @@ def _asks_identity(q: Any) -> bool:
 
 
 def _figure_only(q: Any, plain: str) -> str:
-    """For a who/where/which question, "date" when the answer is only a date or time (11月 for 在哪个场馆举行), "count"
+    """For a who/where/which question, "date" when the answer is only a date or time, besides the question's own words
+    (11月 for 在哪个场馆举行, 于今年12月在厦门举行 for 厦门…在哪个场馆举行), "count"
     when it is only a count of what the question names (现场签约项目11个 for 签约项目是哪个: no project is named);
     "" otherwise. A count beside names (北京、上海等五座城市) is an answer. `plain`: the answer as `unasked` normalises it."""
     if not _asks_identity(q):
@@ -87,10 +88,12 @@ def _figure_only(q: Any, plain: str) -> str:
     plain = fold_width(plain)
     if not plain:
         return ""
-    rest = re.sub(r"^[在于是为]|(?:举行|举办|召开)$", "", time_pattern().sub("", plain))
-    if len(re.sub(r"[\W\d_]", "", rest)) <= 1:
-        return "date"
     question = normalize_numbers(to_simplified(q.standalone))
+    rest = re.sub(r"^[在于是为]|(?:举行|举办|召开)$", "", time_pattern().sub("", plain))
+    letters = re.sub(r"[\W\d_]", "", rest)
+    bare = re.sub(r"[在于是为将已]", "", letters)  # function characters around a date and a place (将于…在)
+    if len(letters) <= 1 or (len(_unshared(bare, question)) <= 1 and time_pattern().search(plain)):
+        return "date"  # a date, with only the question's own words (于今年12月在厦门举行 for 厦门…在哪个场馆举行)
     counts = [f for f in figures(plain) if f.unit in _PLAIN_COUNTS and f.raw not in question]
     if not counts:
         return ""

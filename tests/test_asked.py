@@ -28,6 +28,9 @@ def test_each_check_names_what_the_answer_lacks():
     assert "dateline" in _check("“智汇杯”创新大赛是哪一天举行的？", "9月6日", dateline)  # the day the report was filed
     assert _check("“智汇杯”创新大赛是哪一天举行的？", "9月6日", dateline.replace("近日", "6日")) == ""
     assert "only a date" in _check("“智汇杯”创新大赛的决赛在哪个场馆举行？", "11月")
+    assert "only a date" in _check("合肥“智汇杯”创新大赛的决赛在哪个场馆举行？", "将于11月在合肥举行")  # 合肥 is asked's own
+    assert "amount of money" not in _check("大赛的报名费率是多少？", "3%", "大赛的报名费率为3%。")
+    assert "unit of the asked measure" in _check("大赛的报名费率是多少？", "500万元", "大赛总奖金500万元。")  # 率: a rate
     assert "only a count" in _check("大赛签约金额最大的项目是哪个？", "现场签约项目11个", "现场签约项目11个，签约金额8亿元。")
 
 
@@ -37,6 +40,8 @@ def test_answers_to_what_was_asked_pass():
     assert _check("合肥到2025年创新平台达到多少家？", "1200家", "到2025年创新平台1200家。2030年，创新平台1800家。") == ""
     assert _check("大赛设了几个环节？", "三个环节") == ""
     assert _check("“智汇杯”创新大赛的决赛在哪个场馆举行？", "合肥滨湖会展中心") == ""
+    assert _check("合肥“智汇杯”创新大赛的决赛由哪家单位承办？", "合肥市科技局") == ""  # no date: a name of asked words
+    assert _check("大赛的报名费率是多少？", "3%", "大赛的报名费率为3%。") == ""
     assert _check("大赛在哪些城市设立了分赛区？", "北京、上海等五座城市", "大赛在北京、上海等五座城市设立了分赛区。") == ""
     assert _check("“智汇杯”大赛有没有决赛？", "是的，设决赛") == ""  # yes/no answers may repeat the question
     assert _check("“智汇杯”大赛的报名人数是增加还是减少了？", "减少") == ""  # so may the option an either-or picks
