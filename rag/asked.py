@@ -28,7 +28,7 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     """How a grounded answer fails to answer what was asked, as a note ("" when it does not): it only repeats the
     question, gives another kind of figure, names no date for "when", comes from a sentence about another event or
     year, names no holder of the role asked, or (`counted`) counts something else. The extractive reader passes
-    counted=False: its spans are tied to the counted thing by its own typing (地市 for 城市)."""
+    counted=False for a span its own typing tied to the counted thing (by noun, measure word or verb)."""
     if _only_repeats(body, q):
         return "The answer only repeats words of the question."
     asked = wrong_quantity(q, body)
@@ -394,5 +394,9 @@ def _uncounted(q: Any, body: str, snippet: str) -> str:
     for clause in re.split(r"[，,；;。！？!?]", normalize_numbers(simp)):
         if any(f in re.findall(r"\d+(?:\.\d+)?", clause) for f in numbers):
             if q.counted in clause or q.counted[-2:] in clause or q.counted in ans:
+                return ""
+            # the figure counts a word with the counted noun's head (9个地市 for 多少个城市: a 地市 is a 市)
+            if any(re.search(r"(?<![\d.])" + re.escape(f) + r"[万亿]?[^\d\W]?[\u4e00-\u9fff]{0,2}" + re.escape(q.counted[-1]),
+                             clause) for f in numbers):
                 return ""
     return q.counted

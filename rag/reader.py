@@ -50,7 +50,7 @@ class ExtractiveReader:
         ans, ex = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, ev=ev,
                                     min_score=self.settings.answerable_threshold)
         miss = unasked(q, ans.text, ex.span.sentence.simp, ev.hits[ex.span.sentence.hit].chunk.title or "",
-                       counted=False) if ans.found and ex.span is not None and q.kind != "yesno" else ""
+                       counted=not ex.span.counts) if ans.found and ex.span is not None and q.kind != "yesno" else ""
         if miss:  # 增长7.6% is no answer to 多少亿元, 52% none to 几项, the press conference's date none to the final's
             ans = dataclasses.replace(ans, text=not_found_text(q), found=False, citations=[], related=ans.citations,
                                       notes=[*ans.notes, f"Not found: {miss}"])

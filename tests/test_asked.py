@@ -135,3 +135,23 @@ def test_a_figure_of_another_year_period_or_role_gives_way_only_to_one_stated_fo
     two = [("近五年，发明专利授权量年均增长18%，实用新型专利授权量年均增长12%。", "专利")]
     assert other_figure(q, "35%[1]", two, "role") is None  # two figures say as much: no pick
     assert other_figure(analyze("How much did patents grow per year on average?"), "35%[1]", rates, "role") is None
+
+
+def test_a_count_names_what_it_counts_by_the_counted_noun_s_head():
+    fairs = "大赛已在长三角9个地市举办15场对接活动。"
+    assert _check("大赛已经在多少个城市举办过？", "9个地市", fairs) == ""  # a 地市 is a 市
+    assert "城市" in _check("大赛已经在多少个城市举办过？", "15场", fairs)  # 15 counts 活动, beside the 地市
+
+
+def test_the_extractive_reader_declines_a_count_of_another_thing():
+    text = "8月5日，沪苏浙皖劳务协作招聘会在南京举行，来自4省市的200余家企业现场提供就业岗位11244个。"
+    ch = Chunk(chunk_id="j:0", doc_id="j", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
+               title="沪苏浙皖劳务协作招聘会举行", date="2023-08-06")
+    hits = [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.85})]
+    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+
+    def read(question: str):
+        return reader.read(gather(analyze(question), hits, lambda d: ch.title + "\n" + ch.text_simplified))
+    assert "11244" in read("沪苏浙皖劳务协作招聘会现场提供了多少个就业岗位？").text
+    ans = read("沪苏浙皖劳务协作招聘会现场有多少名求职者达成了就业意向？")
+    assert not ans.found and any("求职者" in n for n in ans.notes)
