@@ -45,14 +45,11 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     event = _event_missing(q, plain, snippet, title)
     if event:
         return f"The evidence sentence holding the answer does not name the {event} the question asks about."
-    context = figure_context(q, plain, snippet)[1]
+    context = figure_context(q, plain, snippet, counted)[1]
     if context:
         return context
     role = _role_missing(q, snippet)
-    if role:
-        return f"The evidence cited does not say who is {role}."
-    thing = _uncounted(q, body, snippet) if counted else ""
-    return f"The answer gives no figure of {thing}, which the question asks for." if thing else ""
+    return f"The evidence cited does not say who is {role}." if role else ""
 
 
 def _only_repeats(body: str, q: Any) -> bool:
@@ -103,7 +100,8 @@ def _figure_only(q: Any, plain: str) -> str:
     return "count" if len(_unshared(re.sub(r"[\W\d_]", "", rest), question)) <= 2 else ""
 
 
-_PLAIN_COUNTS = measure_words().count - {"届", "期", "次", "级"}  # 第3届, 第2期: ordinals that name, not counts
+_COUNTS = measure_words().count
+_PLAIN_COUNTS = _COUNTS - {"届", "期", "次", "级"}  # 第3届, 第2期: ordinals that name, not counts
 
 
 def _unshared(text: str, question: str) -> str:
@@ -167,11 +165,11 @@ def _year_before(sentence: str, at: int) -> str:
     return before[-1] if before else ""
 
 
-def figure_context(q: Any, plain: str, snippet: str) -> tuple[str, str]:
-    """("year" | "period" | "role", a note) when the answer's figure, where its evidence states it, is a figure of
-    something else than asked: of another year, another part of the year, or counted over another role (日均 for 累计);
-    ("", "") when it is not. `plain`: the answer as `unasked` normalises it. Another figure of the same evidence may be
-    the one asked (`other_figure`)."""
+def figure_context(q: Any, plain: str, snippet: str, counted: bool = True) -> tuple[str, str]:
+    """("year" | "period" | "role" | "counted", a note) when the answer's figure, where its evidence states it, is a
+    figure of something else than asked: of another year, another part of the year, counted over another role (日均 for
+    累计), or (`counted`) a count of another thing (64家企业 for 多少个项目); ("", "") when it is not. `plain`: the answer
+    as `unasked` normalises it. Another figure of the same evidence may be the one asked (`other_figure`)."""
     year = _other_year(q, plain, snippet)
     if year:
         return "year", f"The evidence gives the answer's figure for {year}, not for the year the question asks about."
@@ -180,7 +178,10 @@ def figure_context(q: Any, plain: str, snippet: str) -> tuple[str, str]:
         return "period", (f"The evidence gives the answer's figure for {period}, not for the part of the year the "
                           "question asks about.")
     role = _other_role(q, plain, snippet)
-    return ("role", f"The answer's figure does not count what is asked: {role}.") if role else ("", "")
+    if role:
+        return "role", f"The answer's figure does not count what is asked: {role}."
+    thing = _uncounted(q, plain, snippet) if counted else ""
+    return ("counted", f"The answer gives no figure of {thing}, which the question asks for.") if thing else ("", "")
 
 
 def _sentence_at(snippet: str, anchors: list[str]) -> tuple[str, int] | None:
@@ -322,16 +323,19 @@ def _states_asked(q: Any, dimension: str, sentence: str, at: int) -> bool:
         return _year_before(sentence, at) in {y.split(":", 1)[1] for y in key_years(q)}
     if dimension == "period":
         return _period_before(sentence, at)[1] in _asked_periods(q)
+    if dimension == "counted":
+        return True  # `unasked` checks what the figure counts
     lo, hi = _clause_bounds(sentence, at, at)
     return bool(set(figure_roles(sentence[lo:hi])) & set(q.roles)) and not role_conflict(q, sentence, at)
 
 
 def other_figure(q: Any, body: str, evidence: list[tuple[str, str]], dimension: str) -> tuple[str, str, int] | None:
-    """(the answer's figure, the evidence clause stating the one figure in the same unit that answers what was asked, the
-    index of the `evidence` (snippet, title) it is in) when the answer's figure is one of another year, part of the year or role
-    (`figure_context`): 3000家 stated for 2030 when 到2025年…多少家 is asked and the evidence says 到2025年…2600家.
-    A candidate's sentence must state it for the year, part of the year or role asked (`dimension`, the check the
-    answer failed), it must pass every check of `unasked` in its own snippet, and its clause must say at least as much
+    """(the answer's figure, the evidence clause stating the one figure in the same unit (any measure word of a count,
+    for a count of another thing) that answers what was asked, the index of the `evidence` (snippet, title) it is in)
+    when the answer's figure is one of another year, part of the year, role or counted thing (`figure_context`): 3000家
+    stated for 2030 when 到2025年…多少家 is asked and the evidence says 到2025年…2600家; 12场 when 多少个城市 is asked
+    and the evidence says 9个地市. A candidate's sentence must state it for the year, part of the year or role asked
+    (`dimension`, the check the answer failed), it must pass every check of `unasked` in its own snippet, and its clause must say at least as much
     of the question (IDF-weighted terms) as the answer's; None when no figure does, or two different ones do equally well.
     Chinese number questions only (English ones match Chinese clauses through loose glosses)."""
     if q.language == "en" or q.kind != "number" or not q.terms:
@@ -347,8 +351,9 @@ def other_figure(q: Any, body: str, evidence: list[tuple[str, str]], dimension: 
     scored: dict[str, tuple[float, int]] = {}
     for i, ((text, title), sentence) in enumerate(zip(evidence, texts)):
         for m in _CLAUSE.finditer(sentence):
-            hits = [f for f in figures(m.group()) if f.unit == given.unit and f.percent == given.percent
-                    and f.raw != given.raw and f.raw not in asked and not _A_YEAR.fullmatch(f.raw)]
+            hits = [f for f in figures(m.group()) if f.raw != given.raw and f.raw not in asked
+                    and not _A_YEAR.fullmatch(f.raw) and f.percent == given.percent
+                    and (f.unit == given.unit or (dimension == "counted" and f.unit in _COUNTS))]
             if (len(hits) != 1 or not _states_asked(q, dimension, sentence, m.start() + hits[0].start)
                     or unasked(q, hits[0].raw, text, title)):
                 continue

@@ -155,3 +155,11 @@ def test_the_extractive_reader_declines_a_count_of_another_thing():
     assert "11244" in read("沪苏浙皖劳务协作招聘会现场提供了多少个就业岗位？").text
     ans = read("沪苏浙皖劳务协作招聘会现场有多少名求职者达成了就业意向？")
     assert not ans.found and any("求职者" in n for n in ans.notes)
+
+
+def test_a_count_of_another_thing_gives_way_to_the_count_of_the_thing_asked():
+    from rag.asked import other_figure
+    fairs = [("大赛已在长三角9个地市举办15场对接活动，吸引企业300余家。", "对接活动")]
+    q = analyze("大赛已经在多少个城市举办过？")
+    assert other_figure(q, "15场[1]", fairs, "counted") == ("15场", "大赛已在长三角9个地市举办15场对接活动", 0)
+    assert other_figure(q, "15场[1]", [("大赛已举办15场对接活动，吸引企业300余家。", "对接活动")], "counted") is None
