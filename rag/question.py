@@ -64,6 +64,8 @@ _EN_FUNCTION = set(
 _PRONOUNS_ZH = {"它", "它们", "其", "他", "她", "他们", "她们", "该", "此", "这个", "那个", "这次", "那次", "此次", "本次", "这里", "那里", "当地"}
 _PRONOUNS_EN = re.compile(r"\b(it|its|they|their|them|there|this event|that event|the event)\b", re.I)
 _LEADING_CONNECTIVES = re.compile(r"^(那么|那|还有|另外|此外|而且|并且|以及|然后|再问一下|再问|再请问|请问|那个|哦|嗯|好的|好)[，,、\s]*")
+_EN_AND_QUESTION = re.compile(r"^\s*and\s+(?=(?:what|how|who|whom|whose|when|where|which|why|is|are|was|were|do|does|did|"
+                              r"can|could|will|would|has|have|had)\b)", re.I)
 _EN_FRAGMENT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)[?？.!]*\s*$|^\s*and\s+(.+?)[?？.!]*\s*$", re.I)
 
 _ENTITY_POS = {"ns", "nr", "nrfg", "nrt", "nt", "nz", "eng"}
@@ -760,7 +762,8 @@ def _english_topic(text: str) -> str:
     """First run of capitalised words that is not the sentence-initial question word ("Xi'an High-tech Zone")."""
     run: list[str] = []
     for w in re.findall(r"[\w'&\-]+|[^\w\s]", text):
-        if w[:1].isupper() and not (not run and w.lower() in _EN_STOP):
+        if (w[:1].isupper() and not (not run and w.lower() in _EN_STOP)) or (run and re.fullmatch(r"\d[\w\-]*", w)):
+            # a number or code ends a name (Suzhou Metro Line 11)
             run.append(w)
             if w.endswith("'s"):
                 break
@@ -770,6 +773,9 @@ def _english_topic(text: str) -> str:
 
 
 def _rewrite_en(q: str, prev: _Turn) -> tuple[str, str, str]:
+    if _EN_AND_QUESTION.match(q):  # "And what was its …?" is a whole question, not a fragment to fill in
+        q = _EN_AND_QUESTION.sub("", q)
+        q = q[:1].upper() + q[1:]
     own_kind = detect_kind(q, "en")
     m = _EN_FRAGMENT.match(q)
     if m:
@@ -785,7 +791,10 @@ def _rewrite_en(q: str, prev: _Turn) -> tuple[str, str, str]:
             w = mm.group(1).lower()
             return prev.topic + "'s" if w in ("its", "their") else prev.topic
         return _PRONOUNS_EN.sub(sub, q, count=1), prev.topic, own_kind
-    return q, _english_topic(q) or prev.topic, own_kind
+    topic = _english_topic(q)
+    if not topic and not re.search(r"\d", q):  # names nothing of its own ("Which journal published the result?"):
+        return f"{q.rstrip()} ({prev.standalone.strip().rstrip('?？.')})", prev.topic, own_kind  # about the last one
+    return q, topic or prev.topic, own_kind
 
 
 def _rewrite(q: str, prev: _Turn | None) -> _Turn:

@@ -134,6 +134,12 @@ def test_english_followups():
     h = [("How many projects were signed in Xining?", "59")]
     assert condense("What about Nanyang?", h) == "How many projects were signed in Nanyang?"
     assert "Xining" in condense("Who organised it?", h)
+    line = [("How long is Wuhan Metro Line 7?", "47.9 km")]
+    assert condense("How many stations does it have?", line) == "How many stations does Wuhan Metro Line 7 have?"
+    assert condense("And what was its ridership in May?", line) == "What was Wuhan Metro Line 7's ridership in May?"
+    chip = [("Who led the Fudan team that built the 30-qubit photonic chip?", "张三")]
+    assert "Fudan" in condense("Which journal published the study?", chip)  # names nothing itself: about the last one
+    assert condense("Which journal did Peking University publish in?", chip) == "Which journal did Peking University publish in?"
 
 
 def test_english_words_reach_chinese_through_cedict_synonyms_and_irregular_forms():
