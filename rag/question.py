@@ -63,7 +63,8 @@ _EN_FUNCTION = set(
 )
 _PRONOUNS_ZH = {"它", "它们", "其", "他", "她", "他们", "她们", "该", "此", "这个", "那个", "这次", "那次", "此次", "本次", "这里", "那里", "当地"}
 _PRONOUNS_EN = re.compile(r"\b(it|its|they|their|them|there|this event|that event|the event)\b", re.I)
-_LEADING_CONNECTIVES = re.compile(r"^(那么|那|还有|另外|此外|而且|并且|以及|然后|再问一下|再问|再请问|请问|那个|哦|嗯|好的|好)[，,、\s]*")
+_LEADING_CONNECTIVES = re.compile(r"^(那么|那[个场次家位项届所条座些]|那|还有|另外|此外|而且|并且|以及|然后|再问一下|再请问|再问|请问|哦|嗯|"
+                                  r"好的|好)[，,、\s]*")  # 那场/那个 (that …) whole, not 那 leaving 场
 _EN_AND_QUESTION = re.compile(r"^\s*and\s+(?=(?:what|how|who|whom|whose|when|where|which|why|is|are|was|were|do|does|did|"
                               r"can|could|will|would|has|have|had)\b)", re.I)
 _EN_FRAGMENT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)[?？.!]*\s*$|^\s*and\s+(.+?)[?？.!]*\s*$", re.I)

@@ -128,6 +128,8 @@ def test_followup_pronoun_and_gradio_history():
     assert condense("创新港路演大会在哪一天召开？", hist) == "创新港路演大会在哪一天召开？"
     # no history: unchanged
     assert condense("签约总资金呢？", None) == "签约总资金呢？"
+    # 那场 / 那个 (that …) go whole, not 那 alone
+    assert condense("那场在武汉开的对接会签了多少个项目？", hist) == "在武汉开的对接会签了多少个项目？"
 
 
 def test_english_followups():
