@@ -2,9 +2,9 @@
 measure in its units), a date for "when" (not only the article's dateline), more than a date or a count for
 who/where/which, the role asked (理事长, not 副主任 for 主任), the event asked (the sentence holding the answer names
 the 决赛 asked about), the year asked (not a figure the sentence states for another year), what the figure counts over
-(累计 asked, 日均 given), and not only the question's own words. Word lists: `rag/data/time_words.txt`,
-`role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`, `measure_words.txt`, `periods.txt`,
-`figure_roles.txt`.
+(累计 asked, 日均 given), not its opposite (开业 for 关闭), and not only the question's own words. Word lists:
+`rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`, `measure_words.txt`,
+`periods.txt`, `figure_roles.txt`, `opposites.txt`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rag.cleaning import DATELINE
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
 from rag.question import role_title
-from rag.script import (alternation, figure_roles, fold_width, labelled_words, measure_words, names_time,
+from rag.script import (DATA_DIR, alternation, figure_roles, fold_width, labelled_words, measure_words, names_time,
                         time_pattern, to_simplified)
 
 _WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
@@ -48,6 +48,9 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     context = figure_context(q, plain, snippet, counted)[1]
     if context:
         return context
+    opposite = _opposite_stated(q, plain, snippet)
+    if opposite:
+        return f"The evidence states the answer's figure for {opposite[1]}, the opposite of the {opposite[0]} asked."
     role = _role_missing(q, snippet)
     return f"The evidence cited does not say who is {role}." if role else ""
 
@@ -140,6 +143,39 @@ def _event_missing(q: Any, ans: str, snippet: str, title: str) -> str:
     sentences = [snippet[a:b] for a, b in split_passage(snippet)] + [title]
     holding = [t for t in map(to_simplified, sentences) if ans and ans in normalize_numbers(t)]
     return "" if not holding or any(q.event in t for t in holding) else q.event
+
+
+@lru_cache(maxsize=1)
+def _opposites() -> dict[str, frozenset[str]]:
+    """word -> its opposites (`rag/data/opposites.txt`, both ways)."""
+    out: dict[str, set[str]] = {}
+    for line in (DATA_DIR / "opposites.txt").read_text(encoding="utf-8").splitlines():
+        pair = line.split("#", 1)[0].split()
+        if len(pair) == 2:
+            out.setdefault(pair[0], set()).add(pair[1])
+            out.setdefault(pair[1], set()).add(pair[0])
+    return {w: frozenset(o) for w, o in out.items()}
+
+
+def _opposite_stated(q: Any, ans: str, snippet: str) -> tuple[str, str] | None:
+    """(the word asked, its opposite) when the clause of the answer's figure states only the opposite of what the
+    question asks (新开业酒店70家 for 关闭了多少家酒店); None otherwise, and for yes/no and either-or (还是) questions.
+    `ans`: the answer as `unasked` normalises it."""
+    question = to_simplified(q.standalone or "")
+    if q.kind == "yesno" or q.language == "en" or "还是" in question:
+        return None
+    asked = [w for w in _opposites() if w in question]
+    nums = figures(ans)
+    found = _sentence_at(snippet, [nums[0].raw]) if asked and nums else None
+    if found is None:
+        return None
+    lo, hi = _clause_bounds(*found, found[1])
+    clause = found[0][lo:hi]
+    for w in asked:
+        other = next((o for o in _opposites()[w] if o in clause and o not in question), "")
+        if other and w not in clause:
+            return w, other
+    return None
 
 
 def _other_year(q: Any, ans: str, snippet: str) -> str:

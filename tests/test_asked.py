@@ -163,3 +163,12 @@ def test_a_count_of_another_thing_gives_way_to_the_count_of_the_thing_asked():
     q = analyze("大赛已经在多少个城市举办过？")
     assert other_figure(q, "15场[1]", fairs, "counted") == ("15场", "大赛已在长三角9个地市举办15场对接活动", 0)
     assert other_figure(q, "15场[1]", [("大赛已举办15场对接活动，吸引企业300余家。", "对接活动")], "counted") is None
+
+
+def test_a_figure_stated_for_the_opposite_of_what_was_asked_is_no_answer():
+    hotels = "二季度，某连锁酒店集团新开业酒店45家，关闭门店3家；上半年出口增长12%。"
+    assert "开业" in _check("该集团二季度新关闭了多少家酒店？", "新开业酒店45家", "二季度，该集团新开业酒店45家。")
+    assert _check("该集团二季度关闭了多少家门店？", "关闭门店3家", hotels) == ""
+    assert "出口" in _check("上半年进口增长了多少？", "12%", hotels)
+    assert _check("上半年出口增长了多少？", "12%", hotels) == ""
+    assert _check("上半年进出口是增长还是下降了？", "增长12%", hotels) == ""  # an either-or question picks one
