@@ -47,15 +47,18 @@ def test_answers_to_what_was_asked_pass():
     assert _check("“智汇杯”大赛的报名人数是增加还是减少了？", "减少") == ""  # so may the option an either-or picks
 
 
-def test_the_extractive_reader_declines_an_answer_about_another_event():
-    text = "9月5日，第三届“智汇杯”创新大赛新闻发布会在合肥举行。大赛设初赛、复赛和决赛三个环节。"  # no date of the final
+def _extractive(text: str, title: str):
+    """The extractive reader over one article (`text`), any answerability: a question -> its Answer."""
     ch = Chunk(chunk_id="c:0", doc_id="c", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
-               title="“智汇杯”创新大赛发布会举行", date="2023-09-06")
+               title=title, date="2023-09-06")
     hits = [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.85})]
     reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    return lambda question: reader.read(gather(analyze(question), hits, lambda d: ch.title + "\n" + ch.text_simplified))
 
-    def read(question: str):
-        return reader.read(gather(analyze(question), hits, lambda d: ch.title + "\n" + ch.text_simplified))
+
+def test_the_extractive_reader_declines_an_answer_about_another_event():
+    read = _extractive("9月5日，第三届“智汇杯”创新大赛新闻发布会在合肥举行。大赛设初赛、复赛和决赛三个环节。",  # no final's date
+                       "“智汇杯”创新大赛发布会举行")
     assert "9月5日" in read("“智汇杯”创新大赛新闻发布会是哪一天举行的？").text  # the press conference's own date
     ans = read("“智汇杯”创新大赛的决赛在哪一天举行？")
     assert not ans.found and any("决赛" in n for n in ans.notes)  # not the press conference's date
@@ -144,14 +147,8 @@ def test_a_count_names_what_it_counts_by_the_counted_noun_s_head():
 
 
 def test_the_extractive_reader_declines_a_count_of_another_thing():
-    text = "8月5日，沪苏浙皖劳务协作招聘会在南京举行，来自4省市的200余家企业现场提供就业岗位11244个。"
-    ch = Chunk(chunk_id="j:0", doc_id="j", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
-               title="沪苏浙皖劳务协作招聘会举行", date="2023-08-06")
-    hits = [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.85})]
-    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
-
-    def read(question: str):
-        return reader.read(gather(analyze(question), hits, lambda d: ch.title + "\n" + ch.text_simplified))
+    read = _extractive("8月5日，沪苏浙皖劳务协作招聘会在南京举行，来自4省市的200余家企业现场提供就业岗位11244个。",
+                       "沪苏浙皖劳务协作招聘会举行")
     assert "11244" in read("沪苏浙皖劳务协作招聘会现场提供了多少个就业岗位？").text
     ans = read("沪苏浙皖劳务协作招聘会现场有多少名求职者达成了就业意向？")
     assert not ans.found and any("求职者" in n for n in ans.notes)
