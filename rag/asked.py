@@ -344,10 +344,9 @@ def _figure_form(body: str) -> tuple[str, re.Pattern[str] | None]:
                                            for i, p in enumerate(re.split(r"(\d+(?:\.\d+)?)", tok.group()))))
 
 
-def _same_form(form: re.Pattern[str], clause: str, asked: str, other_than: str = "") -> list[str]:
-    """The figures of `form` in `clause` that are neither the question's own (nor `other_than`) nor years."""
-    return [h.group() for h in form.finditer(clause)
-            if h.group() not in asked and h.group() != other_than and not _A_YEAR.search(h.group())]
+def _same_form(form: re.Pattern[str], clause: str, asked: str) -> list[str]:
+    """The figures of `form` in `clause` that are neither the question's own nor years."""
+    return [h.group() for h in form.finditer(clause) if h.group() not in asked and not _A_YEAR.search(h.group())]
 
 
 def _states_asked(q: Any, dimension: str, sentence: str, at: int) -> bool:
@@ -371,9 +370,10 @@ def other_figure(q: Any, body: str, evidence: list[tuple[str, str]], dimension: 
     when the answer's figure is one of another year, part of the year, role or counted thing (`figure_context`): 3000家
     stated for 2030 when 到2025年…多少家 is asked and the evidence says 到2025年…2600家; 12场 when 多少个城市 is asked
     and the evidence says 9个地市. A candidate's sentence must state it for the year, part of the year or role asked
-    (`dimension`, the check the answer failed), it must pass every check of `unasked` in its own snippet, and its clause must say at least as much
-    of the question (IDF-weighted terms) as the answer's; None when no figure does, or two different ones do equally well.
-    Chinese number questions only (English ones match Chinese clauses through loose glosses)."""
+    (`dimension`, the check the answer failed), it must pass every check of `unasked` in its own snippet, and its
+    clause must say at least as much of the question (IDF-weighted terms) as the answer's; None when no figure does, or
+    two different ones do equally well. Chinese number questions only (English ones match Chinese clauses through
+    loose glosses)."""
     if q.language == "en" or q.kind != "number" or not q.terms:
         return None
     plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
@@ -384,7 +384,7 @@ def other_figure(q: Any, body: str, evidence: list[tuple[str, str]], dimension: 
     texts = [normalize_numbers(to_simplified(text)) for text, _ in evidence]
     own = next((m.group() for t in texts for m in _CLAUSE.finditer(t) if given.raw in m.group()), "")
     floor = coverage(q.terms, own) if own else 0.0
-    scored: dict[str, tuple[float, int]] = {}
+    scored: dict[str, tuple[float, str, int]] = {}  # candidate figure -> (coverage, its clause, evidence index)
     for i, ((text, title), sentence) in enumerate(zip(evidence, texts)):
         for m in _CLAUSE.finditer(sentence):
             hits = [f for f in figures(m.group()) if f.raw != given.raw and f.raw not in asked
@@ -393,10 +393,9 @@ def other_figure(q: Any, body: str, evidence: list[tuple[str, str]], dimension: 
             if (len(hits) != 1 or not _states_asked(q, dimension, sentence, m.start() + hits[0].start)
                     or unasked(q, hits[0].raw, text, title)):
                 continue
-            hits = [hits[0].raw]
             cov = coverage(q.terms, m.group())
-            if cov >= floor and cov > scored.get(hits[0], (-1.0, "", 0))[0]:
-                scored[hits[0]] = (cov, m.group().strip(), i)
+            if cov >= floor and cov > scored.get(hits[0].raw, (-1.0, "", 0))[0]:
+                scored[hits[0].raw] = (cov, m.group().strip(), i)
     ranked = sorted(scored.values(), key=lambda v: -v[0])
     if not ranked or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
         return None  # none, or two figures say as much: no pick
@@ -437,7 +436,8 @@ def _uncounted(q: Any, body: str, snippet: str) -> str:
             if q.counted in clause or q.counted[-2:] in clause or q.counted in ans:
                 return ""
             # the figure counts a word with the counted noun's head (9个地市 for 多少个城市: a 地市 is a 市)
-            if any(re.search(r"(?<![\d.])" + re.escape(f) + r"[万亿]?[^\d\W]?[\u4e00-\u9fff]{0,2}" + re.escape(q.counted[-1]),
-                             clause) for f in numbers):
+            head = re.escape(q.counted[-1])
+            if any(re.search(r"(?<![\d.])" + re.escape(f) + r"[万亿]?[^\d\W]?[\u4e00-\u9fff]{0,2}" + head, clause)
+                   for f in numbers):
                 return ""
     return q.counted

@@ -13,8 +13,9 @@
    the right kind of figure, a date for "when", a name for who/where/which, the role, event and year asked. A
    declined draft gets one second look at the next-best sentences. A figure taken from the wrong item of a 分别
    enumeration (`rag.asked.respective`), or from a clause about something else (`rag.asked.better_clause`), is
-   replaced by the evidence's figure for what was asked, with a note. A figure of another year, part of the year or
-   role (日均 for 累计) gives way to the evidence clause that states the one asked for (`rag.asked.other_figure`).
+   replaced by the evidence's figure for what was asked, with a note. A figure of another year, part of the year,
+   role (日均 for 累计) or counted thing gives way to the evidence clause that states the one asked for
+   (`rag.asked.other_figure`).
 """
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
     sn = by_number[ok[0]]
     miss = unasked(ev.question, body, sn.text, ev.hits[sn.hit].chunk.title or "")
     dimension, context = figure_context(ev.question, normalize_numbers(to_simplified(body)), sn.text) if miss else ("", "")
-    if context:  # a figure of another year, part of the year or role: the evidence may state the one asked for
+    if context:  # a figure of another year, part of the year, role or counted thing: the evidence may state the one
         pick = other_figure(ev.question, body, [(s.text, ev.hits[s.hit].chunk.title or "") for s in items], dimension)
         if pick:  # the evidence's clause stating it is the answer
             body, sn, miss = _in_script(pick[1], ev.question.language), items[pick[2]], ""
