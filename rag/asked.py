@@ -146,15 +146,16 @@ def _event_missing(q: Any, ans: str, snippet: str, title: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _opposites() -> dict[str, frozenset[str]]:
-    """word -> its opposites (`rag/data/opposites.txt`, both ways)."""
-    out: dict[str, set[str]] = {}
+def _opposites() -> dict[str, tuple[str, ...]]:
+    """word -> its opposites (`rag/data/opposites.txt`, both ways), in file order (so a note names the same one each
+    run)."""
+    out: dict[str, list[str]] = {}
     for line in (DATA_DIR / "opposites.txt").read_text(encoding="utf-8").splitlines():
         pair = line.split("#", 1)[0].split()
         if len(pair) == 2:
-            out.setdefault(pair[0], set()).add(pair[1])
-            out.setdefault(pair[1], set()).add(pair[0])
-    return {w: frozenset(o) for w, o in out.items()}
+            out.setdefault(pair[0], []).append(pair[1])
+            out.setdefault(pair[1], []).append(pair[0])
+    return {w: tuple(dict.fromkeys(o)) for w, o in out.items()}
 
 
 def _opposite_stated(q: Any, ans: str, snippet: str) -> tuple[str, str] | None:
