@@ -41,6 +41,7 @@ CONTEXT_NAME_SHARE = 0.6  # English: a name spelled by the passage, not the sent
 EN_SENT_TERM_THRESHOLD = 0.25  # the same for English questions, whose words reach Chinese only through dictionary glosses
 DENSE_SENTENCES = 8  # sentences per question that get a dense score (the rest keep their lexical score)
 CANDIDATE_SENTENCES = 8  # best sentences searched for a typed answer span
+ASKED_CANDIDATES = 4  # best candidate spans tried in order until one answers what was asked (rag.asked.unasked)
 RANK_WEIGHT = 2.0  # ranked evidence: weight of the sentence's ranker probability against the span's own fit
 MAX_ANSWER_CHARS = 160
 
@@ -859,12 +860,45 @@ def _read(extractor: Any, q: Question, s: Sentence) -> list[Span]:
     if not marked:
         return extractor(q, s)
     chars = list(s.simp)
+    blank = [False] * len(chars)
     for a, b in marked:
         chars[a:b] = "，" * (b - a)
+        blank[a:b] = [True] * (b - a)
     spans = extractor(q, dataclasses.replace(s, simp="".join(chars)))
-    for sp in spans:
+    kept = []
+    for sp in spans:  # a span never shows the blanked metadata: trimmed off its ends, or the span is dropped
+        a, b = sp.a, sp.b
+        while a < b and (blank[a] or chars[a] in "，,；; "):
+            a += 1
+        while b > a and (blank[b - 1] or chars[b - 1] in "，,；; "):
+            b -= 1
+        if a >= b or any(blank[a:b]):
+            continue
+        if (a, b) != (sp.a, sp.b):
+            sp.a, sp.b, sp.text = a, b, s.simp[a:b]
+            if sp.answer not in s.simp:  # built around the blanked text (a clause answer): rebuilt from the span
+                sp.answer = _strip_clause(sp.text)
         sp.sentence = s
-    return spans
+        kept.append(sp)
+    return kept
+
+
+def _answering_candidate(q: Question, hits: Sequence[Hit], cands: list[Span]) -> Span:
+    """The best of the ASKED_CANDIDATES best spans (`cands`, best first) whose composed answer passes the reader's
+    check `rag.asked.unasked` (another year's, period's or kind of figure gives way to the next candidate); the best
+    span when none does, or when a candidate's clause states the opposite of what was asked (新开业 for 关闭): the
+    evidence then speaks of something else, and a figure further down does not answer either."""
+    from rag.asked import states_opposite, unasked
+
+    if q.kind == "yesno":
+        return cands[0]
+    for sp in cands[:ASKED_CANDIDATES]:
+        body, simp = compose(q, sp), sp.sentence.simp
+        if not unasked(q, body, simp, hits[sp.sentence.hit].chunk.title or "", counted=not sp.counts):
+            return sp
+        if states_opposite(q, body, simp):
+            break
+    return cands[0]
 
 
 def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], min_score: float) -> Extraction:
@@ -886,7 +920,8 @@ def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], mi
             cands.append(sp)
     if not cands:
         return Extraction(False, None, ranked, 0.0, f"no {q.kind} answer in the best sentences")
-    best = max(cands, key=lambda c: c.total)
+    cands.sort(key=lambda c: -c.total)
+    best = _answering_candidate(q, hits, cands)
     ex = Extraction(True, best, ranked)
     p = probability(q, ex)
     ex.found, ex.support = p >= min_score, p

@@ -36,7 +36,7 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
         return f"The answer gives no {QUANTITY_LABELS[asked]}, which the question asks for."
     if q.kind == "when" and not names_time(body):
         return "The answer names no date or time, which the question asks for."
-    plain = normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")  # the answer as the evidence writes it
+    plain = _plain(body)  # the answer as the evidence writes it
     if q.kind == "when" and _dateline_only(plain, snippet):
         return "The answer's date is the article's dateline (when it was filed), not when what was asked happened."
     only = _figure_only(q, plain)
@@ -53,6 +53,15 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
         return f"The evidence states the answer's figure for {opposite[1]}, the opposite of the {opposite[0]} asked."
     role = _role_missing(q, snippet)
     return f"The evidence cited does not say who is {role}." if role else ""
+
+
+def _plain(body: str) -> str:
+    return normalize_numbers(to_simplified(_CITE_RE.sub("", body))).strip(" 。.")
+
+
+def states_opposite(q: Any, body: str, snippet: str) -> bool:
+    """The clause of the answer's figure states only the opposite of what was asked (see `_opposite_stated`)."""
+    return _opposite_stated(q, _plain(body), snippet) is not None
 
 
 def _only_repeats(body: str, q: Any) -> bool:

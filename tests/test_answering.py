@@ -301,3 +301,31 @@ def test_number_takes_the_figure_a_respectively_list_gives_for_the_item_asked():
     shares = _hits(("全省减税降费成效", "一季度，全省享受减免的企业中，小微企业所占的户数和金额分别为88.5%和41.2%。"))
     assert extract(analyze("享受减免的小微企业金额占比是多少？"), shares, None).span.text == "41.2%"
     assert extract(analyze("享受减免的小微企业户数占比是多少？"), shares, None).span.text == "88.5%"
+
+
+def test_a_candidate_that_fails_the_asked_check_gives_way_to_the_next():
+    """The best-scored span of another year gives way to the next candidate, which states the year asked; a clause
+    stating only the opposite of what was asked (新开业 for 关闭) stops the search: the best span stays, for the
+    reader to decline."""
+    from rag.answering import _answering_candidate, collect_sentences, extract_number
+
+    plan = _hits(("长沙发布科技创新规划", "到2025年，各类创新平台达到2000家；到2030年，各类创新平台3000家以上。"))
+    q = analyze("长沙提出到2030年各类创新平台要达到多少家？")
+    spans = sorted((sp for s in collect_sentences(plan) for sp in extract_number(q, s)), key=lambda sp: "2000" not in sp.text)
+    assert "2000" in spans[0].text and len(spans) >= 2
+    assert "3000家" in _answering_candidate(q, plan, spans).text
+    hotels = _hits(("亚朵集团发布财报", "第二季度，亚朵集团新开业酒店70家，在营酒店数量达1034家。"))
+    q = analyze("亚朵集团二季度关闭了多少家酒店？")
+    spans = sorted((sp for s in collect_sentences(hotels) for sp in extract_number(q, s)), key=lambda sp: "70" not in sp.text)
+    assert "70家" in _answering_candidate(q, hotels, spans).text
+
+
+def test_a_span_never_shows_the_blanked_report_metadata():
+    """Report metadata (dateline, source fields) is blanked before typing; a clause answer starting in it is trimmed
+    to the sentence's own text, and a span inside it is dropped."""
+    from rag.answering import _read, collect_sentences, extract_sentence
+
+    hits = _hits(("广东专利对接活动", "http://www.gd.chinanews.com 2023年08月08日 13:48 来源：中新网广东 暨南大学推介了油脂改性技术。"))
+    spans = _read(extract_sentence, analyze("暨南大学推介的是什么技术？"), collect_sentences(hits)[0])
+    assert spans and all("，，" not in sp.text and "来源" not in sp.text for sp in spans)
+    assert any("油脂改性技术" in sp.text for sp in spans)
