@@ -58,8 +58,13 @@ _NUMBER_RE = re.compile(
     r"(?P<pre>逾|超过|超|近|约|达到|达|共|累计|总计)?(?P<ord>第)?(?P<num>" + _NUM + r")(?P<mod>余|多)?(?P<mag>万|亿)?(?P<unit>" + _UNIT + r")?"
     r"(?P<mod2>余|多)?(?P<unit2>[个项家名位支场届次件所座条种批户台套篇部款人元](?![\u4e00-\u9fff]))?")
 _YEAR_RE = re.compile(r"^(19|20)\d{2}$")
-_DATE_RE = re.compile(
-    r"(?:(?:19|20)\d{2}\s*年\s*)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*月(?:\s*\d{1,2}\s*(?:日|号)?(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?)?(?:[上下]午|晚|早)?"
+# a time of day: alone (16时55分, 下午3点, 17时许, 22:30), or right after a date, where 17时 alone is one too
+_CLOCK = (r"(?:\d{1,2}\s*[时点]\s*\d{1,2}\s*分|(?:[上下]午|晚上|早上|凌晨|中午)\d{1,2}\s*[时点](?:半|\d{1,2}\s*分)?"
+          r"|\d{1,2}\s*时(?:许|左右)|(?<![\d:])[0-2]?\d:[0-5]\d(?![\d:]))")
+_CLOCK_AFTER_DATE = r"(?:" + _CLOCK + r"|\d{1,2}\s*[时点](?:半|许)?(?![间段期代区]))"
+_DATE_RE = re.compile(  # dates, with a time of day when one follows, and times of day alone
+    r"(?:(?:19|20)\d{2}\s*年\s*)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*月(?:\s*\d{1,2}\s*(?:日|号)?(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?)?(?:[上下]午|晚|早)?(?:\s*" + _CLOCK_AFTER_DATE + ")?"
+    r"|" + _CLOCK +
     r"|(?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}"
     r"|(?:19|20)\d{2}\s*年(?:度)?"
     r"|(?<![\d月])\d{1,2}\s*(?:日|号)(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?")
@@ -693,6 +698,8 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
             local -= 0.6  # a bare day answers it only in part
         if re.search(r"哪一?年|几几年|什么年份|what year|which year|in what year", q.simplified, re.I) and not has_year:
             continue  # a year is asked
+        if re.search(r"几点|几时|什么时刻|what time", q.simplified, re.I) and not re.search(r"\d\s*[时点]|\d:\d", d):
+            continue  # a time of day is asked: a date alone does not answer it
         out.append(Span(s, d.strip(), a, b, local, _clause_answer(s.simp, a, b, min_chars=12)))
     return out
 

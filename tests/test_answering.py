@@ -329,3 +329,14 @@ def test_a_span_never_shows_the_blanked_report_metadata():
     spans = _read(extract_sentence, analyze("暨南大学推介的是什么技术？"), collect_sentences(hits)[0])
     assert spans and all("，，" not in sp.text and "来源" not in sp.text for sp in spans)
     assert any("油脂改性技术" in sp.text for sp in spans)
+
+
+def test_a_time_of_day_question_gets_the_time_not_the_date():
+    """几点 / what time asks a time of day (16时55分, 17时 right after a date); a date alone does not answer it, and a
+    number with 点 that is no time (3点建议) is not one."""
+    trains = _hits(("重庆开行新列车", "8月8日，D6159次列车经停重庆北站。G5509次列车16时55分从重庆北站始发，提出3点建议。"))
+    a = ask("G5509次列车几点从重庆北站始发？", trains)
+    assert a.found and "16时55分" in a.text, a.text
+    warning = _hits(("河北发布暴雨预警", "7月31日17时，河北省气象台继续发布暴雨橙色预警信号。"))
+    assert "17时" in ask("河北省气象台几点继续发布暴雨橙色预警信号？", warning).text
+    assert "3点" not in ask("G5509次列车哪天经停重庆北站？", trains).text
