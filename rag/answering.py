@@ -622,6 +622,10 @@ def _role_phrase(simp: str, name_start: int) -> int:
     return lo + min(cut, len(seg))
 
 
+# an appointment verb and what stands between it and the role title (胡明文|任|阜阳市代理|市长, 张三|当选为|理事长)
+_APPOINTED_AS = re.compile(r"(?:担任|出任|当选为?|被任命为|任命为|任|为)[^，,。；;：:、]{0,12}$")
+
+
 def extract_who(q: Question, s: Sentence) -> list[Span]:
     out: list[Span] = []
     title = role_title(q) if q.language != "en" else ""
@@ -631,6 +635,7 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
         deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))
         roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z)]
     found_names: set[tuple[int, int]] = set()
+    appointments: dict[tuple[int, int], int] = {}  # name -> end of the role it is appointed to
     verb = _subject_verb(q)
     for m in re.finditer(re.escape(verb), s.simp) if verb else ():
         lo, _ = _clause_bounds(s.simp, m.start(), m.start())
@@ -644,6 +649,12 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
             if m.start() > 0 and s.simp[m.start() - 1] in "副前原代常" and s.simp[m.start() - 1] + role not in q.simplified:
                 continue  # 副市长 does not answer "who is the 市长"
             nm = _name_after(s.simp, m.end())
+            lo, _ = _clause_bounds(s.simp, m.start(), m.start())
+            appointed = _APPOINTED_AS.search(s.simp[lo:m.start()])
+            if not nm and appointed:  # the holder named before an appointment verb: 胡明文任阜阳市代理市长
+                nm = _name_before(s.simp, lo + appointed.start())
+                if nm:
+                    appointments[_whole_name(s.simp, *nm)] = m.end()  # answered by the appointment itself
             if nm:
                 found_names.add(nm)
     role_hit = bool(found_names)
@@ -665,7 +676,7 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
         local += 0.6 if role_hit else 0.0
         if b - r0 <= len(s.simp[a:b]) and not role_hit:
             local -= 0.2  # a bare name with no role
-        answer = _strip_clause(s.simp[r0:b])
+        answer = _strip_clause(s.simp[a:appointments[(a, b)]] if (a, b) in appointments else s.simp[r0:b])
         out.append(Span(s, s.simp[a:b], a, b, local, answer))
     return out
 

@@ -340,3 +340,13 @@ def test_a_time_of_day_question_gets_the_time_not_the_date():
     warning = _hits(("河北发布暴雨预警", "7月31日17时，河北省气象台继续发布暴雨橙色预警信号。"))
     assert "17时" in ask("河北省气象台几点继续发布暴雨橙色预警信号？", warning).text
     assert "3点" not in ask("G5509次列车哪天经停重庆北站？", trains).text
+
+
+def test_who_finds_the_holder_named_before_an_appointment_verb():
+    """胡明文任阜阳市代理市长 / 胡明文为代理市长: the holder of the role asked stands before 任 / 为 / 担任, and the answer
+    is the appointment; 副市长 still does not answer who is the 市长."""
+    appointed = _hits(("阜阳市人大常委会召开会议", "会议决定：接受刘玉杰辞去阜阳市人民政府市长职务的请求。胡明文任阜阳市代理市长。"))
+    a = ask("接替刘玉杰担任阜阳市代理市长的是谁？", appointed)
+    assert a.found and "胡明文任阜阳市代理市长" in a.text, a.text
+    deputy = _hits(("阜阳市政府召开会议", "会议由阜阳市副市长王建国主持。"))
+    assert "王建国" not in ask("阜阳市市长是谁？", deputy).text
