@@ -663,7 +663,8 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
     if not found_names:  # no role word in the question (or not found): any person name
         pos = 0
         for w, f in pos_tokens(s.simp):
-            if f in ("nr", "nrfg", "nrt") and 2 <= len(w) <= 4 and han_count(w) == len(w) and w[0] in cedict().surnames:
+            if (f in ("nr", "nrfg", "nrt") and 2 <= len(w) <= 4 and han_count(w) == len(w) and w[0] in cedict().surnames
+                    and w not in cedict().common):  # jieba tags some common words nr (卫星); CC-CEDICT knows better
                 found_names.add(_name_after(s.simp, pos) or (pos, pos + len(w)))
             pos += len(w)
     for a, b in sorted({_whole_name(s.simp, a, b) for a, b in found_names}):

@@ -350,3 +350,12 @@ def test_who_finds_the_holder_named_before_an_appointment_verb():
     assert a.found and "胡明文任阜阳市代理市长" in a.text, a.text
     deputy = _hits(("阜阳市政府召开会议", "会议由阜阳市副市长王建国主持。"))
     assert "王建国" not in ask("阜阳市市长是谁？", deputy).text
+
+
+def test_a_common_word_jieba_tags_as_a_name_is_no_name():
+    """jieba's dictionary tags 卫星 (satellite) nr; CC-CEDICT reads it only as a common word, so it is no person."""
+    from rag.answering import collect_sentences, extract_who
+
+    hits = _hits(("创新X科学航班启航", "中国科学院卫星创新院总师张永合与中科宇航有限公司总裁杨毅强共同宣布计划启航。"))
+    names = {sp.text for s in collect_sentences(hits) for sp in extract_who(analyze("谁宣布计划启航？"), s)}
+    assert "杨毅强" in names and not any("卫星" in n for n in names), names
