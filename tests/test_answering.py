@@ -359,3 +359,13 @@ def test_a_common_word_jieba_tags_as_a_name_is_no_name():
     hits = _hits(("创新X科学航班启航", "中国科学院卫星创新院总师张永合与中科宇航有限公司总裁杨毅强共同宣布计划启航。"))
     names = {sp.text for s in collect_sentences(hits) for sp in extract_who(analyze("Who announced the flight plan?"), s)}
     assert "杨毅强" in names and not any("卫星" in n for n in names), names
+
+
+def test_a_range_is_one_figure():
+    """降低20%~30% and 5亿至8亿元 are answered whole, not by their first end."""
+    from rag.answering import collect_sentences, extract_number
+
+    hits = _hits(("丙烷脱氢新工艺", "与传统工艺相比，预期能耗可降低20%~30%，项目投资5亿至8亿元。"))
+    q = analyze("新工艺预计能让能耗下降多少？")
+    figures = {sp.text for s in collect_sentences(hits) for sp in extract_number(q, s)}
+    assert {"20%~30%", "5亿至8亿元"} <= figures and "20%" not in figures, figures
