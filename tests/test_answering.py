@@ -369,3 +369,13 @@ def test_a_range_is_one_figure():
     q = analyze("新工艺预计能让能耗下降多少？")
     figures = {sp.text for s in collect_sentences(hits) for sp in extract_number(q, s)}
     assert {"20%~30%", "5亿至8亿元"} <= figures and "20%" not in figures, figures
+
+
+def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():
+    """613名乘客 counts 多少名旅客 (a 乘客 is a 客); 64家企业 still does not count 旅客."""
+    from rag.answering import collect_sentences, extract_number
+
+    hits = _hits(("重庆至荔波高铁首发", "首发当天，613名乘客开启了前往荔波的避暑之旅，沿线64家企业参与服务。"))
+    q = analyze("首发当天有多少名旅客乘坐？")
+    counts = {sp.text: sp.counts for s in collect_sentences(hits) for sp in extract_number(q, s)}
+    assert counts.get("613名乘客") == "noun" and not counts.get("64家企业"), counts
