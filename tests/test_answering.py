@@ -379,3 +379,9 @@ def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():
     q = analyze("首发当天有多少名旅客乘坐？")
     counts = {sp.text: sp.counts for s in collect_sentences(hits) for sp in extract_number(q, s)}
     assert counts.get("613名乘客") == "noun" and not counts.get("64家企业"), counts
+
+
+def test_a_ratio_is_a_figure():
+    hits = _hits(("科技项目资金管理办法", "企业自筹资金与财政资金比例不低于1:1，财政支持经费达到1.2亿元。"))
+    a = ask("企业自筹资金与财政资金的比例最低是多少？", hits)
+    assert a.found and "1:1" in a.text, a.text
