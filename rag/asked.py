@@ -5,6 +5,7 @@ the 决赛 asked about), the year asked (not a figure the sentence states for an
 (累计 asked, 日均 given), not its opposite (开业 for 关闭), and not only the question's own words. Word lists:
 `rag/data/time_words.txt`, `role_titles.txt`, `event_suffixes.txt`, `measured_attributes.txt`, `measure_words.txt`,
 `periods.txt`, `figure_roles.txt`, `opposites.txt`.
+A question asking for names (叫什么名字) gets one: a proper noun, title or quoted name.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from rag.script import (DATA_DIR, alternation, figure_roles, fold_width, labelle
                         time_pattern, to_simplified)
 
 _WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
+_NAME_ZH = re.compile(r"叫什么|什么名|名字|名称|简称|全称")  # …分别叫什么名字: names are asked for
+_NAME_TAGS = ("nr", "nrfg", "nrt", "ns", "nt", "nz", "j")  # jieba's proper nouns and abbreviations
 
 
 def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -> str:
@@ -51,6 +54,8 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     opposite = _opposite_stated(q, plain, snippet)
     if opposite:
         return f"The evidence states the answer's figure for {opposite[1]}, the opposite of the {opposite[0]} asked."
+    if _names_nothing(q, plain):
+        return "The answer names nothing the question does not, and the question asks for a name."
     role = _role_missing(q, snippet)
     return f"The evidence cited does not say who is {role}." if role else ""
 
@@ -85,6 +90,19 @@ def _asks_identity(q: Any) -> bool:
     if q.language == "en":
         return bool(re.match(r"\W*(?:[\w'-]+\W+){0,6}?which\b", q.standalone, re.I))
     return bool(_WHICH_ZH.search(q.simplified or ""))
+
+
+def _names_nothing(q: Any, plain: str) -> bool:
+    """A question asking for names (…分别叫什么名字, 产品名称是什么) answered with no proper noun, title, quoted name or
+    Latin name that the question does not already give (两家企业分别于2018年、2019年承担…项目 names neither firm)."""
+    if q.language == "en" or q.kind not in ("what", "list") or not _NAME_ZH.search(q.simplified or ""):
+        return False
+    if re.search(r"《[^》]+》|“[^”]+”|「[^」]+」|[A-Za-z]{2,}", plain):
+        return False
+    from rag.tagging import pos_tokens
+
+    question = to_simplified(q.standalone or "")
+    return not any(f in _NAME_TAGS and w not in question for w, f in pos_tokens(plain))
 
 
 def _figure_only(q: Any, plain: str) -> str:

@@ -169,3 +169,11 @@ def test_a_figure_stated_for_the_opposite_of_what_was_asked_is_no_answer():
     assert "出口" in _check("上半年进口增长了多少？", "12%", hotels)
     assert _check("上半年出口增长了多少？", "12%", hotels) == ""
     assert _check("上半年进出口是增长还是下降了？", "增长12%", hotels) == ""  # an either-or question picks one
+
+
+def test_a_question_asking_for_names_is_not_answered_without_one():
+    lawsuit = "某市科技局起诉两家企业，两家企业分别于2018年、2019年承担科技发展计划项目，分别为华兴材料公司和启明电子公司。"
+    assert "name" in _check("某市科技局起诉的两家企业分别叫什么名字？", "两家企业分别于2018年、2019年承担科技发展计划项目",
+                            lawsuit)
+    assert _check("某市科技局起诉的两家企业分别叫什么名字？", "华兴材料公司和启明电子公司", lawsuit) == ""
+    assert _check("该产品的名称是什么？", "“呼吸式捕蚊机”", "团队研发的“呼吸式捕蚊机”进入中试。") == ""
