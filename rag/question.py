@@ -164,7 +164,7 @@ def detect_kind(text: str, language: str | None = None) -> str:
     s = to_simplified(text)
     for kind, rx in _ZH_KIND:
         if rx.search(s):
-            return kind
+            return "list" if kind == "where" and "哪些" in s else kind  # 在哪些城市: places, plural (as "which cities")
     return "what"
 
 

@@ -41,6 +41,8 @@ from rag.question import analyze, condense, detect_kind, detect_language, normal
         ("Which Zhejiang University device won the award?", "what"),  # a capitalised name is not the noun asked
         ("Which company built the plant?", "what"),  # one organisation: its sentence, not a list
         ("Which cities host the branch contests?", "list"),
+        ("大赛在哪些城市设立了分赛区？", "list"),  # plural places, as "which cities"
+        ("大赛在哪个城市举办？", "where"),
         ("What three fields does the lab study?", "list"),
         ("What was the outstanding balance of green loans?", "number"),
         ("What is the official website through which firms register?", "what"),  # a later which is a relative
