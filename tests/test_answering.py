@@ -385,3 +385,10 @@ def test_a_ratio_is_a_figure():
     hits = _hits(("科技项目资金管理办法", "企业自筹资金与财政资金比例不低于1:1，财政支持经费达到1.2亿元。"))
     a = ask("企业自筹资金与财政资金的比例最低是多少？", hits)
     assert a.found and "1:1" in a.text, a.text
+
+
+def test_a_quarter_or_part_of_the_year_answers_when():
+    """明年一季度 / 年底 say when, as a date does; a question asking the day still wants a day."""
+    hits = _hits(("新型电池发布", "8月16日，某公司发布新型超充电池。该公司表示，明年一季度消费者就能买到搭载该电池的电动车。"))
+    assert "明年一季度" in ask("消费者什么时候能买到搭载该电池的电动车？", hits).text
+    assert "8月16日" in ask("新型超充电池是几月几日发布的？", hits).text
