@@ -164,7 +164,9 @@ def detect_kind(text: str, language: str | None = None) -> str:
     s = to_simplified(text)
     for kind, rx in _ZH_KIND:
         if rx.search(s):
-            return "list" if kind == "where" and "哪些" in s else kind  # 在哪些城市: places, plural (as "which cities")
+            if (kind == "where" and "哪些" in s) or (kind == "number" and "哪几" in s):
+                return "list"  # 在哪些城市, 是哪几家: the things themselves, plural (as "which cities")
+            return kind
     return "what"
 
 

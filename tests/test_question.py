@@ -43,6 +43,8 @@ from rag.question import analyze, condense, detect_kind, detect_language, normal
         ("Which cities host the branch contests?", "list"),
         ("大赛在哪些城市设立了分赛区？", "list"),  # plural places, as "which cities"
         ("大赛在哪个城市举办？", "where"),
+        ("膨胀机是由哪几家单位共同研发的？", "list"),
+        ("共有几家单位参与研发？", "number"),
         ("What three fields does the lab study?", "list"),
         ("What was the outstanding balance of green loans?", "number"),
         ("What is the official website through which firms register?", "what"),  # a later which is a relative
