@@ -21,6 +21,7 @@ from rag.llm import _CITE_RE, figures, normalize_numbers
 from rag.question import role_title
 from rag.script import (DATA_DIR, alternation, figure_roles, fold_width, labelled_words, measure_words, names_time,
                         time_pattern, to_simplified)
+from rag.tagging import pos_tokens
 
 _WHICH_ZH = re.compile(r"哪一?[个家所座条项款支位种部间]")  # 哪个场馆, 哪家企业: one thing is asked for, by name
 _NAME_ZH = re.compile(r"叫什么|什么名|名字|名称|简称|全称")  # …分别叫什么名字: names are asked for
@@ -99,8 +100,6 @@ def _names_nothing(q: Any, plain: str) -> bool:
         return False
     if re.search(r"《[^》]+》|“[^”]+”|「[^」]+」|[A-Za-z]{2,}", plain):
         return False
-    from rag.tagging import pos_tokens
-
     question = to_simplified(q.standalone or "")
     return not any(f in _NAME_TAGS and w not in question for w, f in pos_tokens(plain))
 
