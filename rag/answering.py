@@ -428,8 +428,8 @@ def counts_asked(q: Question, simp: str, m: re.Match, after: str, seg: str) -> s
         clo, chi = _clause_bounds(simp, m.start(), m.end())
         if all(money_qualifier(w) in simp[clo:chi] for w in asked):
             return "measure"  # 多少资金 is answered by 1000万元; 多少宣传费 only where the clause says 宣传
-    if after and any(len(c) >= 2 and after[-1] == c[-1] and len(after) <= 3 for c in asked):
-        return "noun"  # a word with the counted noun's head: 613名乘客 for 多少名旅客 (a 乘客 is a 客)
+    if after and q.language != "en" and any(len(c) >= 2 and after[-1] == c[-1] and len(after) <= 3 for c in asked):
+        return "noun"  # a word with the counted noun's head: 613名乘客 for 多少名旅客 (not for English glosses: loose)
     if after:  # the number names a different thing of its own (64家企业)
         return ""
     measure = m.group("unit2") or m.group("unit") or ""
