@@ -1154,7 +1154,8 @@ def wrong_quantity(q: Any, body: str) -> str:
     from rag.llm import _CITE_RE, figures, normalize_numbers
 
     text = normalize_numbers(to_simplified(_CITE_RE.sub("", body)))
-    nums = figures(text)
+    given = set(re.findall(r"\d+(?:\.\d+)?", normalize_numbers(to_simplified(q.standalone or ""))))
+    nums = [n for n in figures(text) if re.sub(r"[^\d.]", "", n.raw) not in given]  # not the question's own (11号线)
     if not nums:
         return asked
     currency = tuple(measure_words().currency)

@@ -80,6 +80,9 @@ def test_an_answer_of_another_quantity_is_not_found():
     assert wrong_quantity(trees, "减排二氧化碳88万吨[1]") == "count" and wrong_quantity(trees, "相当于植树750万棵[1]") == ""
     tonnes = analyze("How many tonnes of CO2 does the Wuhu plant cut each year?")  # rag/data/units_en.txt
     assert tonnes.quantity == "measure" and wrong_quantity(tonnes, "减排二氧化碳88万吨[1]") == ""
+    stations = analyze("How many stations does Suzhou Metro Line 11 have?")  # the question's own 11 is no count
+    assert wrong_quantity(stations, "苏州轨道交通11号线全长41.25公里[1]") == "count"
+    assert wrong_quantity(stations, "苏州轨道交通11号线设站28座[1]") == ""
     households = analyze("辽中区改造老旧小区惠及多少户居民？")  # any measure word of a count asks for a count
     assert wrong_quantity(households, "惠及居民占比达52% [1]") == "count" and wrong_quantity(households, "惠及22768户 [1]") == ""
     ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
