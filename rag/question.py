@@ -584,14 +584,23 @@ def event_subject(simplified: str) -> str:
 # ---------------------------------------------------------------- topic: the entity/event a question is about
 
 
+_QUOTES = {"“": "”", "《": "》", "「": "」", "『": "』", "\"": "\""}
+
+
 def extract_topic(simplified: str) -> str:
     """The leading entity/event phrase of a question: its prefix before the first function word, question word or the
-    predicate verb in front of 了/过 ("西宁对接会签了多少个项目" -> "西宁对接会"; "西安高新区的研发投入占比" -> "西安高新区")."""
+    predicate verb in front of 了/过 ("西宁对接会签了多少个项目" -> "西宁对接会"; "西安高新区的研发投入占比" -> "西安高新区"); a
+    quoted name is part of it (厦门“苏颂杯”未来产业技术创新赛)."""
     s = _LEADING_CONNECTIVES.sub("", simplified)
     toks = pos_tokens(s)
     out: list[tuple[str, str]] = []
+    closing = ""  # inside a quoted name (厦门“苏颂杯”未来产业技术创新赛): its words belong to the phrase
     for i, (w, f) in enumerate(toks):
         nxt = toks[i + 1][0] if i + 1 < len(toks) else ""
+        if closing or (w in _QUOTES and _QUOTES[w] in "".join(t for t, _ in toks[i + 1:])):
+            closing = "" if w == closing else closing or _QUOTES[w]
+            out.append((w, "nz"))
+            continue
         if w in _TOPIC_STOPS or w in _QWORDS or any(w.startswith(q) for q in ("多少", "几", "哪", "谁", "什么")):
             break
         if not re.search(r"[\u3400-\u9fff\w]", w):

@@ -136,6 +136,14 @@ def test_followup_pronoun_and_gradio_history():
     assert condense("那场在武汉开的对接会签了多少个项目？", hist) == "在武汉开的对接会签了多少个项目？"
 
 
+def test_pronoun_stands_for_the_whole_quoted_event_name():
+    # the topic keeps a quoted name and what follows it: 它 is the competition, not the city that holds it
+    h = [("杭州“西湖杯”智能制造创业大赛的总奖金是多少？", "800万元")]
+    assert condense("它由哪个部门承办？", h) == "杭州“西湖杯”智能制造创业大赛由哪个部门承办？"
+    h = [("第三届《智造未来》创新大赛吸引了多少个项目？", "300个")]
+    assert condense("它在哪里举行？", h) == "第三届《智造未来》创新大赛在哪里举行？"
+
+
 def test_english_followups():
     h = [("How many projects were signed in Xining?", "59")]
     assert condense("What about Nanyang?", h) == "How many projects were signed in Nanyang?"
