@@ -54,8 +54,11 @@ _CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
 _NUM = r"(?:\d+(?:\.\d+)?\s*[:：∶]\s*\d+(?:\.\d+)?(?![\d.])|\d+(?:[.,]\d+)*(?:\s*[-~～—至到]\s*\d+(?:\.\d+)?)?|[" + _CN_DIGITS + r"]{1,6})"
 _UNIT = (r"(?:%|％|‰|个百分点|万亿元|亿元|万元|千元|元|亿美元|万美元|美元|万人次|人次|万人|亿人|万户|万吨|吨|万亩|亩|平方公里|平方米|公里|千米|"
          r"微米|纳米|米|倍|万|亿|千|百|个|项|家|名|位|支|场|届|次|件|所|座|条|种|批|户|台|套|篇|部|款|期|轮|类|人|余|多|天|小时|岁|年)")
+# a space some sites put between a figure and its unit (净增 79 万户, 4.02 亿户): read through when a unit follows
+_UNIT_SPACE = r"(?:[ \u00a0\u3000](?=[余多万亿" + "".join(sorted({a[0] for a in _UNIT[3:-1].split("|")})) + r"]))?"
 _NUMBER_RE = re.compile(
-    r"(?P<pre>逾|超过|超|近|约|达到|达|共|累计|总计)?(?P<ord>第)?(?P<num>" + _NUM + r")(?P<mod>余|多)?(?P<mag>万|亿)?(?P<unit>" + _UNIT + r")?"
+    r"(?P<pre>逾|超过|超|近|约|达到|达|共|累计|总计)?(?P<ord>第)?(?P<num>" + _NUM + r")" + _UNIT_SPACE
+    + r"(?P<mod>余|多)?(?P<mag>万|亿)?(?P<unit>" + _UNIT + r")?"
     r"(?P<upto>\s*[~～—至-]\s*\d+(?:\.\d+)?(?:万|亿)?(?:%|％|‰)?(?<=[\d%％‰万亿]))?"  # a range: 20%~30%, 5亿至8亿元
     r"(?P<mod2>余|多)?(?P<unit2>[个项家名位支场届次件所座条种批户台套篇部款人元](?![\u4e00-\u9fff]))?")
 _YEAR_RE = re.compile(r"^(19|20)\d{2}$")
@@ -329,7 +332,7 @@ def _numbers(simp: str) -> list[re.Match]:
         if num == "一" and m.start() > 0 and simp[m.start() - 1] in "另每同这那哪某任其单唯":
             continue  # 另一个亮点 / 每一个 / 这一项: a determiner, not a count
         end = m.end()
-        nxt = simp[end:end + 1]
+        nxt = simp[end:end + 2].lstrip()[:1]  # 6 月: a spaced date too
         if unit in ("年",) and _YEAR_RE.match(num):
             continue  # a year, not a count
         if not unit and not mag and nxt in ("月", "日", "号", "年", "时"):

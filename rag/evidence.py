@@ -36,6 +36,8 @@ INJECTION_PATH = Path(__file__).resolve().parent / "data" / "injection_patterns.
 _QUOTED = re.compile(r"[《“\"「『]([^》”\"」』]{2,30})[》”\"」』]")
 YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 _CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]+\d{2,}|\d{2,}[A-Z]+)(?![A-Za-z0-9])")  # train, model, product codes
+# a product or model named by a Latin word and its number (Redmi 12, AWE2024; not a year after a space: OPPO 2023)
+_MODEL = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,}(?:\s(?!(?:19|20)\d{2}(?!\d))\d+|\d+)[A-Za-z]*(?![A-Za-z0-9])")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:省|市|区|县|镇|自治区)$")
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万亿]+[" + "".join(sorted(measure_words().count | {"元", "倍"})) + "]")
 _DATE = re.compile(r"\d{1,2}\s*月|\d{1,2}\s*[日号]|(?:19|20)\d{2}\s*年|\d{4}[-/.]\d{1,2}|[上下]午|\d{1,2}[时:：]\d{2}")
@@ -177,7 +179,7 @@ def key_entities(q: Question) -> list[str]:
     """What a document must name to answer `q`: the places, organisations and people of a Chinese question (jieba
     tags ns/nt/nr except on words CC-CEDICT reads only as common nouns, places jieba cut before a lone place ending
     (八角 + 湾), and the CC-CEDICT place names among its words, minus `generic_places`), its quoted names (《…》, “…”),
-    and codes (D6159, G5509) in any question. (Years are required too, by `gather`, through `key_years`.)
+    model names (Redmi 12) in a Chinese question, and codes (D6159, G5509) in any question. (Years are required too, by `gather`, through `key_years`.)
     English questions: the words that spell a CC-CEDICT place name in pinyin ("Shenzhen" -> 深圳), as
     `place:深圳|…|shenzhen` (any of the places spelled so, or a word of the document spelled so); other English names only rank (their Chinese spelling is uncertain)."""
     out: list[str] = []
@@ -204,6 +206,7 @@ def key_entities(q: Question) -> list[str]:
         for w in jieba.lcut_for_search(simp):  # places jieba does not tag (合肥 is tagged n), found in CC-CEDICT
             if w in places and w not in generic and not any(w in e for e in out):
                 out.append(w)
+        out += [m for m in _MODEL.findall(q.standalone) if not _CODE.fullmatch(m)]
     out += _CODE.findall(q.standalone)
     return list(dict.fromkeys(out))
 
@@ -225,6 +228,8 @@ def names_entity(entity: str, doc_simp: str) -> bool:
         return any(name_coverage([p], doc_simp) >= 1.0 if p.isascii() else p in doc_simp for p in entity[6:].split("|"))
     if entity in doc_simp:
         return True
+    if entity.isascii():  # a model name, however it is spaced or cased (Redmi 12, redmi12)
+        return re.sub(r"\s+", "", entity).lower() in re.sub(r"\s+", "", doc_simp).lower()
     bare = _PLACE_SUFFIX.sub("", entity)
     if bare != entity and bare in doc_simp:
         return True

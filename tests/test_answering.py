@@ -371,6 +371,15 @@ def test_a_range_is_one_figure():
     assert {"20%~30%", "5亿至8亿元"} <= figures and "20%" not in figures, figures
 
 
+def test_a_figure_spaced_from_its_unit_keeps_the_unit():
+    """Some sites space figures (净增 79 万户): the unit still belongs to the figure, and 6 月 is still a date."""
+    from rag.answering import collect_sentences, extract_number
+
+    hits = _hits(("某运营商6月运营数据", "某运营商 6 月宽带用户数达 1.86 亿户，当月净增 61 万户。"))
+    figures = {sp.text for s in collect_sentences(hits) for sp in extract_number(analyze("当月宽带用户净增多少户？"), s)}
+    assert {"1.86 亿户", "61 万户"} <= figures and "6" not in figures and "61" not in figures, figures
+
+
 def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():
     """613名乘客 counts 多少名旅客 (a 乘客 is a 客); 64家企业 still does not count 旅客."""
     from rag.answering import collect_sentences, extract_number

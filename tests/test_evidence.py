@@ -43,6 +43,13 @@ def test_key_entities_are_places_organisations_quoted_names_and_codes():
     assert key_entities(analyze("What did Chang Qing say?")) == []  # other English names only rank
 
 
+def test_a_model_name_is_a_key_entity_matched_however_it_is_spaced():
+    assert "Mate 60" in key_entities(analyze("华为Mate 60手机的起售价是多少元？"))
+    assert names_entity("Mate 60", "华为mate60系列今日开售")
+    assert not names_entity("Mate 60", "华为MatePad 11平板今日开售，起售价2299元")  # another product of the brand
+    assert key_entities(analyze("VIVO 2023年度开发者大会在哪里举行？")) == []  # a brand before a year names no model
+
+
 def test_a_place_name_jieba_cuts_in_two_is_still_a_key_entity():
     assert key_entities(analyze("2023八角湾创新大会签约了多少个项目？")) == ["八角湾"]  # 八角 (m) + 湾 (zg)
     assert "海北州" in key_entities(analyze("青洽会海北州专场签约了多少个项目？"))
