@@ -427,7 +427,7 @@ def gloss_coverage(groups: list[list[str]], text: str) -> float:
 
 # ---------------------------------------------------------------- focus of a number question: 多少个项目 -> (个, 项目)
 
-_NUM_Q = re.compile(r"(第)?(?:多少|几)([个项家名位支场届次人件所座条种批户元亿万千百]?)")
+_NUM_Q = re.compile(r"(第)?(?:多少|几|多大|多高|多长|多远|多重|多快)([个项家名位支场届次人件所座条种批户元亿万千百]?)")
 
 
 def number_focus(simplified: str) -> tuple[str, str, bool]:

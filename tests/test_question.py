@@ -82,6 +82,9 @@ def test_number_focus_names_the_counted_thing():
     assert number_focus("在管基金产品有多少支")[0] == "支"
     assert number_focus("西安居副省级城市第几位")[2] is True
     assert number_focus("新政策涵盖了几个方面的内容")[:2] == ("个", "方面")  # a stop word elsewhere, counted here
+    # 多大 / 多长 ask for a figure too: the attribute before them is what is asked (an amount of money here)
+    assert number_focus("这次博览会达成的合作，合同总额有多大")[1] == "合同总额"
+    assert number_focus("新建的跨海大桥主桥有多长")[1] == "跨海大桥主桥"
     assert analyze("新政策涵盖了几个方面的内容？").counted == "方面"
     q = analyze("西宁对接会的主办方一共花了多少宣传费？")
     assert q.counted == "宣传费"
