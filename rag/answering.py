@@ -756,6 +756,47 @@ def extract_list(q: Question, s: Sentence) -> list[Span]:
     return out
 
 
+_NAME_PART_TAGS = ("n", "j", "eng", "b", "m")  # what the words of a name may be tagged (天津/ns 银行/n, 11/m 号线/n)
+
+
+def extract_which(q: Question, s: Sentence) -> list[Span]:
+    """A 哪个/哪家… question (`Question.which`): the names in the sentence that end in what it asks for
+    (`rag.question.which_endings`: 由天津银行作为主承销商 for 哪家银行, 从万州北站始发 for 哪个车站): a word ending so,
+    with the noun-like words before it, and more than the ending alone."""
+    from rag.question import which_endings
+
+    if not q.which:
+        return []
+    endings = which_endings(q.which)
+    at = q.simplified.find(q.which)  # what the question says the named thing does: 始发 in 从哪个车站始发
+    predicate = [t for t in q.terms if t in q.simplified[at + len(q.which):]] if at >= 0 else []
+    toks = pos_tokens(s.simp)
+    starts = [0]
+    for w, _ in toks:
+        starts.append(starts[-1] + len(w))
+    out: list[Span] = []
+    for i, (w, f) in enumerate(toks):
+        if not (f[:1] == "n" or f in ("j", "vn")) or not any(w.endswith(e) for e in endings):
+            continue
+        if i + 1 < len(toks) and (toks[i + 1][1][:1] in ("n", "f") or toks[i + 1][1] == "vn"):
+            continue  # the word goes on into a longer noun (中国银行 + 间债券市场): it is not the name's head
+        j = i
+        while j > 0 and toks[j - 1][1].startswith(_NAME_PART_TAGS) and starts[i + 1] - starts[j - 1] <= 16 \
+                and han_count(toks[j - 1][0]) + sum(c.isalnum() for c in toks[j - 1][0]) >= len(toks[j - 1][0]):
+            j -= 1
+        a, b = starts[j], starts[i + 1]
+        name = s.simp[a:b]
+        if name in endings or name in q.simplified or len(name) < 3:
+            continue  # the noun itself (银行), or a name the question gives: not what it asks
+        lo, hi = _clause_bounds(s.simp, a, b)
+        tags = {t for _, t in toks[j:i + 1]}
+        said = s.simp[lo:a] + "，" + s.simp[b:hi]  # what the clause says of the name (重庆北站 does not say 重庆)
+        local = (0.5 * _local_terms(q, said) + (coverage(predicate, said) if predicate else 0.0)
+                 + (0.3 if tags & {"ns", "nt", "nz", "nr", "j"} else 0.0))
+        out.append(Span(s, name, a, b, local, _clause_answer(s.simp, a, b)))
+    return out
+
+
 def extract_sentence(q: Question, s: Sentence) -> list[Span]:
     """What / yes-no: the best clauses of the sentence (the whole sentence when short)."""
     simp = s.simp
@@ -941,6 +982,9 @@ def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], mi
                 lo, hi = _clause_bounds(s.simp, sp.a, sp.b)
                 if q.focus and q.focus in s.simp[lo:hi]:
                     spans.append(dataclasses.replace(sp, local=sp.local - 0.3))
+        if q.which:  # 哪家银行, 哪个车站: the names ending in what is asked compete with the kind's own spans (a
+            named = _read(extract_which, q, s)  # what-question's whole sentence gives way to them: a name is asked)
+            spans = named + ([] if named and q.kind == "what" else spans)
         for sp in spans:
             sp.total = RANK_WEIGHT * s.score + sp.local
             cands.append(sp)

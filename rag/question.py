@@ -12,7 +12,8 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from rag.errors import InputError
-from rag.script import detect_script, figure_roles, fold_width, han_count, labelled_words, to_simplified, word_list
+from rag.script import (detect_script, figure_roles, fold_width, han_count, keyed_lists, labelled_words, to_simplified,
+                        word_list)
 from rag.tagging import jieba_modules, pos_tokens
 
 MAX_QUESTION_CHARS = 500  # default cap; Settings.max_question_chars overrides
@@ -103,6 +104,7 @@ class Question:
     quantity: str = ""  # English: "count" for "how many …", "amount" for "how much …" / "how many yuan", "measure" for
     # "how many tonnes / days …" (rag/data/units_en.txt), else ""
     event: str = ""  # Chinese when/where questions: the event asked about, 决赛 in 大赛的决赛在哪一天举行
+    which: str = ""  # Chinese questions: the noun a 哪个/哪家/哪座… question asks a name of, 银行 in 由哪家银行担任主承销商
     roles: dict[str, str] = field(default_factory=dict)  # number questions: what the asked figure counts over, role ->
     # form as written (累计 -> total, 平均一天 -> average, 新增 -> new, 增长 -> change; rag.script.figure_roles)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
@@ -882,7 +884,31 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
                     verb=verb, quantity=quantity, rewritten=rewritten, previous=turn.previous if rewritten else "",
                     event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "",
+                    which=which_noun(simplified) if language != "en" and kind in ("what", "who", "where") else "",
                     roles=asked_roles(simplified, language) if kind == "number" else {}, notes=notes)
+
+
+_WHICH = re.compile(r"哪一?[个家所座条项款支部间处]")  # one thing asked for by name (哪位: a person, read as who)
+
+
+def which_noun(simplified: str) -> str:
+    """The noun a Chinese 哪个/哪家/哪座… question asks a name of: 银行 in 由哪家银行担任主承销商, 车站 in 从哪个车站始发;
+    "" when none follows (哪个 alone) or it is no noun."""
+    m = _WHICH.search(simplified)
+    if not m:
+        return ""
+    toks = pos_tokens(simplified[m.end():])
+    if toks and (toks[0][1][:1] == "n" or toks[0][1] in ("j", "vn")) and han_count(toks[0][0]) == len(toks[0][0]):
+        return toks[0][0]
+    return ""
+
+
+def which_endings(noun: str) -> tuple[str, ...]:
+    """What a name answering a which-`noun` question may end in: the noun, its last character (2+ characters), and the
+    endings `rag/data/which_nouns.txt` lists for it (高校 -> 大学, 学院)."""
+    listed = keyed_lists("which_nouns.txt").get(noun, ())
+    own = (noun, noun[-1]) if len(noun) >= 2 else (noun,)
+    return tuple(dict.fromkeys((*own, *listed)))
 
 
 def asked_roles(simplified: str, language: str) -> dict[str, str]:

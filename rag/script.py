@@ -105,6 +105,17 @@ def labelled_words(name: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+@lru_cache(maxsize=None)
+def keyed_lists(name: str) -> dict[str, tuple[str, ...]]:
+    """first word -> the other words of each `key word...` line of a list in `rag/data/` (# starts a comment)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2:
+            out[words[0]] = tuple(words[1:])
+    return out
+
+
 def alternation(words: Sequence[str]) -> str:
     """A regex alternation of `words`, escaped, longest first (so 季度 is tried before 季)."""
     return "|".join(sorted(map(re.escape, words), key=len, reverse=True))

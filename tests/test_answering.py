@@ -380,6 +380,31 @@ def test_a_figure_spaced_from_its_unit_keeps_the_unit():
     assert {"1.86 亿户", "61 万户"} <= figures and "6" not in figures and "61" not in figures, figures
 
 
+def test_a_which_question_is_answered_by_the_name_ending_in_what_it_asks():
+    """哪家银行 / 哪个车站: a name ending in the asked noun (or its last character), in the clause that says what the
+    question says of it (始发), not a longer noun that only starts so (中国银行间债券市场) nor a name the question gives."""
+    from rag.answering import collect_sentences, extract_which
+
+    hits = _hits(("宁波首单科创票据发行", "宁波首单科创票据近日在中国银行间债券市场成功发行，由宁波银行作为主承销商。"),
+                 ("杭州至黄山高铁开通", "G7301次列车8时整从杭州东站始发，沿途经停杭州西站、黄山北站。"))
+    q = analyze("宁波首单科创票据由哪家银行担任主承销商？")
+    banks = {sp.text for s in collect_sentences(hits[:1]) for sp in extract_which(q, s)}
+    assert banks == {"宁波银行"}, banks
+    q = analyze("杭州开往黄山的G7301次列车从哪个车站始发？")
+    stations = sorted((sp for s in collect_sentences(hits[1:]) for sp in extract_which(q, s)), key=lambda sp: -sp.local)
+    assert stations[0].text == "杭州东站" and {"杭州西站", "黄山北站"} <= {sp.text for sp in stations}
+    from rag.evidence import gather
+    from rag.reader import ExtractiveReader
+    from rag.settings import Settings
+
+    texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}
+    reader = ExtractiveReader(None, Settings())  # the reader the assistant runs, on ranked evidence
+    ans = reader.read(gather(q, hits, texts.get))
+    assert ans.found and "杭州东站" in ans.text and "杭州西站" not in ans.text, ans.text
+    ans = reader.read(gather(analyze("宁波首单科创票据由哪家银行担任主承销商？"), hits, texts.get))
+    assert ans.found and "宁波银行" in ans.text and "中国银行间" not in ans.text, ans.text
+
+
 def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():
     """613名乘客 counts 多少名旅客 (a 乘客 is a 客); 64家企业 still does not count 旅客."""
     from rag.answering import collect_sentences, extract_number

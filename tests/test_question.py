@@ -147,6 +147,15 @@ def test_pronoun_stands_for_the_whole_quoted_event_name():
     assert condense("它在哪里举行？", h) == "第三届《智造未来》创新大赛在哪里举行？"
 
 
+def test_which_noun_is_what_a_which_question_asks_a_name_of():
+    from rag.question import which_endings
+
+    assert analyze("这批票据由哪家银行担任主承销商？").which == "银行"
+    assert analyze("列车从哪个车站始发？").which == "车站" and "站" in which_endings("车站")
+    assert analyze("论坛由哪所高校承办？").which == "高校" and "大学" in which_endings("高校")  # listed in the data file
+    assert analyze("哪个最大？").which == "" and analyze("哪位专家发言？").which == ""  # no noun; a person is a who
+
+
 def test_english_followups():
     h = [("How many projects were signed in Xining?", "59")]
     assert condense("What about Nanyang?", h) == "How many projects were signed in Nanyang?"
