@@ -732,8 +732,8 @@ def extract_where(q: Question, s: Sentence) -> list[Span]:
         a, b = m.start("place"), m.end("place")
         if re.search(r"\d", place) and not re.search(r"[\u4e00-\u9fff]{2}", place):
             continue
-        if any(place.startswith(x) for x in ("此", "这", "那", "本", "其", "该")):
-            continue
+        if any(place.startswith(x) for x in ("此", "这", "那", "本", "其", "该")) or _DATE_RE.match(place):
+            continue  # 在此, 在7月1日一举突破…: no place
         lo, hi = _clause_bounds(s.simp, m.start(), m.end())  # the clause saying what happens there
         local = 0.5 * _local_terms(q, s.simp[lo:hi]) + min(0.4, 0.04 * len(place))
         tags = {f for _, f in pos_tokens(place)}
@@ -776,10 +776,12 @@ def extract_which(q: Question, s: Sentence) -> list[Span]:
         starts.append(starts[-1] + len(w))
     out: list[Span] = []
     for i, (w, f) in enumerate(toks):
-        if not (f[:1] == "n" or f in ("j", "vn")) or not any(w.endswith(e) for e in endings):
+        if not any(w.endswith(e) for e in endings):
             continue
-        if i + 1 < len(toks) and (toks[i + 1][1][:1] in ("n", "f") or toks[i + 1][1] == "vn"):
-            continue  # the word goes on into a longer noun (中国银行 + 间债券市场): it is not the name's head
+        if not (f[:1] == "n" or f in ("j", "vn") or (w in endings and i > 0 and toks[i - 1][1].startswith(_NAME_PART_TAGS))):
+            continue  # a noun, or the ending alone after a name (唯亭 + 站, which jieba tags a verb)
+        if i + 1 < len(toks) and toks[i + 1][1] == "f":
+            continue  # a place word follows (中国银行 + 间债券市场, 园区 + 内): the word names no thing of its own
         j = i
         while j > 0 and toks[j - 1][1].startswith(_NAME_PART_TAGS) and starts[i + 1] - starts[j - 1] <= 16 \
                 and han_count(toks[j - 1][0]) + sum(c.isalnum() for c in toks[j - 1][0]) >= len(toks[j - 1][0]):

@@ -884,7 +884,8 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                     counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
                     verb=verb, quantity=quantity, rewritten=rewritten, previous=turn.previous if rewritten else "",
                     event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "",
-                    which=which_noun(simplified) if language != "en" and kind in ("what", "who", "where") else "",
+                    which=((which_noun_en(simplified) if language == "en" else which_noun(simplified))
+                           if kind in ("what", "who", "where") else ""),
                     roles=asked_roles(simplified, language) if kind == "number" else {}, notes=notes)
 
 
@@ -903,11 +904,22 @@ def which_noun(simplified: str) -> str:
     return ""
 
 
+_WHICH_EN = re.compile(r"\b(?i:which|what)\s+(?:[A-Z][\w'&-]*\s+)*([a-z][a-z-]+)")
+
+
+def which_noun_en(text: str) -> str:
+    """The noun an English which/what question asks a name of, when `rag/data/which_nouns.txt` says what such names end
+    in ("Which station is the western terminus…" -> station; capitalised words before it are a name and skipped)."""
+    m = _WHICH_EN.search(text)
+    noun = _singular(m.group(1)) if m else ""
+    return noun if noun in keyed_lists("which_nouns.txt") else ""
+
+
 def which_endings(noun: str) -> tuple[str, ...]:
     """What a name answering a which-`noun` question may end in: the noun, its last character (2+ characters), and the
-    endings `rag/data/which_nouns.txt` lists for it (高校 -> 大学, 学院)."""
+    endings `rag/data/which_nouns.txt` lists for it (高校 -> 大学, 学院); for an English noun only the listed ones."""
     listed = keyed_lists("which_nouns.txt").get(noun, ())
-    own = (noun, noun[-1]) if len(noun) >= 2 else (noun,)
+    own = () if noun.isascii() else (noun, noun[-1]) if len(noun) >= 2 else (noun,)
     return tuple(dict.fromkeys((*own, *listed)))
 
 

@@ -393,6 +393,9 @@ def test_a_which_question_is_answered_by_the_name_ending_in_what_it_asks():
     q = analyze("杭州开往黄山的G7301次列车从哪个车站始发？")
     stations = sorted((sp for s in collect_sentences(hits[1:]) for sp in extract_which(q, s)), key=lambda sp: -sp.local)
     assert stations[0].text == "杭州东站" and {"杭州西站", "黄山北站"} <= {sp.text for sp in stations}
+    line = _hits(("宁波地铁8号线开通", "宁波地铁8号线全长23公里，西起鄞州区钟公庙站，东至北仑区大碶站。"))
+    ends = {sp.text for s in collect_sentences(line) for sp in extract_which(analyze("Which station is the western end of the line?"), s)}
+    assert "鄞州区钟公庙站" in ends, ends  # 站 alone after a name, though jieba may tag it a verb
     from rag.evidence import gather
     from rag.reader import ExtractiveReader
     from rag.settings import Settings
@@ -403,6 +406,14 @@ def test_a_which_question_is_answered_by_the_name_ending_in_what_it_asks():
     assert ans.found and "杭州东站" in ans.text and "杭州西站" not in ans.text, ans.text
     ans = reader.read(gather(analyze("宁波首单科创票据由哪家银行担任主承销商？"), hits, texts.get))
     assert ans.found and "宁波银行" in ans.text and "中国银行间" not in ans.text, ans.text
+
+
+def test_a_date_after_zai_is_no_place():
+    from rag.answering import collect_sentences, extract_where
+
+    hits = _hits(("地铁客流创新高", "客流在7月1日一举突破20万人次大关，峰会在宁波国际会议中心举行。"))
+    places = {sp.text for s in collect_sentences(hits) for sp in extract_where(analyze("峰会在哪里举行？"), s)}
+    assert places == {"宁波国际会议中心"}, places
 
 
 def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():

@@ -154,6 +154,9 @@ def test_which_noun_is_what_a_which_question_asks_a_name_of():
     assert analyze("列车从哪个车站始发？").which == "车站" and "站" in which_endings("车站")
     assert analyze("论坛由哪所高校承办？").which == "高校" and "大学" in which_endings("高校")  # listed in the data file
     assert analyze("哪个最大？").which == "" and analyze("哪位专家发言？").which == ""  # no noun; a person is a who
+    # English: the noun after which/what, when the data file says what its names end in (capitalised words skipped)
+    assert analyze("Which port will get a new bulk terminal?").which == "port" and which_endings("port") == ("港",)
+    assert analyze("Which Chengdu University product is used?").which == ""
 
 
 def test_english_followups():
