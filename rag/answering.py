@@ -1209,10 +1209,14 @@ def wrong_quantity(q: Any, body: str) -> str:
         return asked
     currency = tuple(measure_words().currency)
     units = asked_measure(q) if asked == "measure" else ()
+    others = tuple(a for a, u in measured_attributes().items() if u != units) if units else ()
     share = money = measured = in_unit = of_measure = 0
     for n in nums:
         after = text[n.start + len(n.raw):]
         written = (n.unit or "") + after.lstrip()  # the unit as written after the figure (亩 is taken with 1200)
+        if others and text[max(0, n.start - 4):n.start].endswith(others):
+            measured += 1  # another attribute's figure (全长41.25公里 for 时速, though 公里 measures both)
+            continue
         if units and written.startswith((*units, "倍")):
             in_unit += 1  # the attribute's own unit, or a multiple of it
         if written.startswith(_measure_units()):

@@ -83,6 +83,9 @@ def test_an_answer_of_another_quantity_is_not_found():
     stations = analyze("How many stations does Suzhou Metro Line 11 have?")  # the question's own 11 is no count
     assert wrong_quantity(stations, "苏州轨道交通11号线全长41.25公里[1]") == "count"
     assert wrong_quantity(stations, "苏州轨道交通11号线设站28座[1]") == ""
+    speed = analyze("宁波地铁8号线列车的最高时速是多少？")  # 公里 measures speeds too, but 全长 says this one is a length
+    assert wrong_quantity(speed, "宁波地铁8号线全长23公里[1]") == "measure"
+    assert wrong_quantity(speed, "最高运行时速80公里[1]") == ""
     households = analyze("辽中区改造老旧小区惠及多少户居民？")  # any measure word of a count asks for a count
     assert wrong_quantity(households, "惠及居民占比达52% [1]") == "count" and wrong_quantity(households, "惠及22768户 [1]") == ""
     ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
