@@ -33,7 +33,7 @@ from rag.question import Question, cedict, gloss_coverage, role_title
 from rag.tagging import jieba_modules, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import (DATA_DIR, alternation, cn_numeral, figure_roles, han_count, labelled_words, measure_words, to_simplified,
-                        to_traditional)
+                        to_traditional, word_list)
 
 DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
 SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
@@ -638,9 +638,10 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
     title = role_title(q) if q.language != "en" else ""
     if q.language != "en":  # the role title asked (局长 for 科技局局长), else the question's person word (经济学家)
         roles = [title or q.focus] if (title or len(q.focus) >= 2) else []
-    else:  # English: the Chinese glosses of the question's words that the sentence uses as titles (chairman -> 董事长)
-        deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))
-        roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z)]
+    else:  # English: the Chinese glosses of the question's words that the sentence uses as role titles (chairman ->
+        deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))  # 董事长; not labour -> 劳动, team -> 团队)
+        titles = tuple(word_list("role_titles.txt"))
+        roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z) and z.endswith(titles)]
     found_names: set[tuple[int, int]] = set()
     appointments: dict[tuple[int, int], int] = {}  # name -> end of the role it is appointed to
     verb = _subject_verb(q)

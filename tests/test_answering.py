@@ -247,6 +247,18 @@ def test_role_tagged_as_distinguishing_word_and_common_words_are_not_names():
     assert _name_after(text, text.index("提质")) is None and _name_after(text, text.index("园区")) is None
 
 
+def test_an_english_who_question_reads_names_after_role_titles_only():
+    """Only glosses that are role titles (director -> 主任) lead to a name: labour -> 劳动 does not make 力在 of
+    劳动力在, nor team -> 团队 a name of 团队从问题."""
+    from rag.answering import collect_sentences, extract_who
+
+    hits = _hits(("劳务协作签约", "人社部就业促进司副司长王晓峰表示，农村劳动力在当地就业，研究团队从问题出发开展工作。"))
+    q = analyze("Who is the deputy director of the labour team that spoke at the signing?")
+    names = {sp.text for s in collect_sentences(hits) for sp in extract_who(q, s)}
+    assert "力在" not in names and "从问题" not in names, names
+    assert "王晓峰" in names, names
+
+
 def test_a_figure_right_after_a_year_the_question_gives_wins():
     ranking = ("西安科研实力", "在“全球科研城市100强榜单”中,西安由2021年全球第35位跃升至2022年全球第29位。")
     ex = extract(analyze("西安在全球科研城市100强榜单中2022年排第几？"), _hits(ranking))
