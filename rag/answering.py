@@ -490,6 +490,8 @@ def extract_number(q: Question, s: Sentence) -> list[Span]:
                 local -= 0.2 if any(c[:2] in seg for c in q.counted_any) else 0.8
         elif q.focus:
             local += 0.4 * coverage(focus_terms, seg)
+            if after and not set(s.simp[b:chi]) & set(q.focus):  # the rest of its clause never names the focus:
+                local -= 0.5  # the figure counts a thing of its own (三项…指标), not the asked 发明专利拥有量
         if not unit:
             local -= 0.3  # a bare number says little
         if money and not re.search(r"元|美元|%|％", unit):

@@ -428,6 +428,20 @@ def test_a_date_after_zai_is_no_place():
     assert places == {"宁波国际会议中心"}, places
 
 
+def test_a_figure_counting_a_thing_of_its_own_does_not_answer_an_attribute():
+    """有多少 after an attribute (发明专利拥有量): 三项…指标 counts indicators and loses to the attribute's own figure; a
+    figure whose clause goes on to name the attribute (30个港澳企业和项目参赛 for 项目有多少) is not held back."""
+    from rag.answering import collect_sentences, extract_number
+
+    hits = _hits(("杭州知识产权指标", "杭州发明专利授权量、每万人发明专利拥有量三项核心指标位居全省第一，每万人发明专利拥有量98.5件。"))
+    q = analyze("杭州每万人发明专利拥有量有多少？")
+    best = max((sp for s in collect_sentences(hits) for sp in extract_number(q, s)), key=lambda sp: sp.local)
+    assert best.text.startswith("98.5件"), best.text
+    hits = _hits(("创新大赛", "大赛吸引了全国800多个参赛单位，其中30个港澳地区企业和项目参赛。"))
+    spans = {sp.text: sp.local for s in collect_sentences(hits) for sp in extract_number(analyze("来自港澳地区的项目有多少？"), s)}
+    assert max(spans, key=spans.get).startswith("30个"), spans
+
+
 def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():
     """613名乘客 counts 多少名旅客 (a 乘客 is a 客); 64家企业 still does not count 旅客."""
     from rag.answering import collect_sentences, extract_number
