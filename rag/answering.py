@@ -717,7 +717,7 @@ def extract_when(q: Question, s: Sentence) -> list[Span]:
         if re.search(r"几月|哪个月|哪月|什么日期|几月几日|几号|what (date|month)|which (date|month)", q.simplified, re.I) and not has_month:
             if not re.search(r"日|号", d):
                 continue  # a month/date is asked: a year alone does not answer it
-            local -= 0.6  # a bare day answers it only in part
+            local -= 1.2  # a bare day answers it only in part
         if re.search(r"哪一?年|几几年|什么年份|what year|which year|in what year", q.simplified, re.I) and not has_year:
             continue  # a year is asked
         if re.search(r"几点|几时|什么时刻|what time", q.simplified, re.I) and not re.search(r"\d\s*[时点]|\d:\d", d):
