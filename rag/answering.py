@@ -1,33 +1,29 @@
-"""The default extractive answerer (no LLM): best sentences -> typed answer span -> short answer with [n] citations.
+"""The extractive reader (no LLM): ranked evidence sentences -> typed answer span -> short answer with [n] citations.
 
-1. Every retrieved passage is split into sentences (`rag.chunking.split_sentences`), each scored against the question:
-   IDF-weighted coverage of the question's content terms (jieba IDF table; English names matched through pinyin),
-   the dense similarity of the question to the sentence (the embedder, top sentences only, batched, cached), and a
-   small prior for the passage's retrieval rank.
+1. The evidence (`rag.evidence.gather`) ranks the retrieved passages' sentences with the learned sentence ranker and
+   drops documents that do not name the question's key entities; `score_sentences` here gives the ranker its
+   hand-built term-match feature (IDF-weighted coverage of the question's terms; English through glosses and pinyin).
 2. In the best sentences the span that answers the question's type is extracted: a number with its unit and the thing
-   counted, a person with role, a date, a place, an enumeration; yes-no / what questions take the best clause.
-3. Not found: the question's content terms must be covered — the terms the document title does not already give
-   must appear in the answer sentence, every term in the passage or title (`Settings.not_found_threshold`), and for a
-   count the counted noun must sit with the number. Otherwise the answer says so and the passages go to `related`.
+   counted, a person with role, a date, a place, a name ending in what a which-question asks, an enumeration; yes-no
+   and what questions take the best clause. The span that best combines its sentence's ranker probability with its own
+   fit is taken, unless it answers something else than was asked (`rag.asked.unasked`).
+3. Found when `rag.answerability` gives the answer at least `Settings.answerable_threshold`; otherwise the answer says
+   so and the passages go to `related`.
 4. The answer is composed in the question's language/script with inline markers [n]; `Citation.spans` are exact offsets
    of the supporting sentence inside the passage (`passage[a:b]` is the sentence).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Sequence
 
-import numpy as np
 
 from rag.answerability import probability
 from rag.cleaning import report_metadata
-from rag.evidence import Evidence, Sentence, collect_sentences, entity_label, split_passage
+from rag.evidence import Evidence, Sentence, collect_sentences, entity_label
 from rag.lexical import name_coverage, pinyin_names
 from rag.question import Question, cedict, gloss_coverage, role_title
 from rag.tagging import jieba_modules, pos_tokens
@@ -35,11 +31,7 @@ from rag.records import Answer, Citation, Hit
 from rag.script import (DATA_DIR, alternation, cn_numeral, figure_roles, han_count, labelled_words, measure_words, to_simplified,
                         to_traditional, word_list)
 
-DEFAULT_NOT_FOUND_THRESHOLD = 0.6  # used when Settings.not_found_threshold is 0 (unset)
-SENT_TERM_THRESHOLD = 0.25  # share of the title-uncovered question terms the answer sentence itself must contain
 CONTEXT_NAME_SHARE = 0.6  # English: a name spelled by the passage, not the sentence, counts this much
-EN_SENT_TERM_THRESHOLD = 0.25  # the same for English questions, whose words reach Chinese only through dictionary glosses
-DENSE_SENTENCES = 8  # sentences per question that get a dense score (the rest keep their lexical score)
 CANDIDATE_SENTENCES = 8  # best sentences searched for a typed answer span
 ASKED_CANDIDATES = 4  # best candidate spans tried in order until one answers what was asked (rag.asked.unasked)
 RANK_WEIGHT = 2.0  # ranked evidence: weight of the sentence's ranker probability against the span's own fit
@@ -158,44 +150,6 @@ class Extraction:
     reason: str = ""
 
 
-class _VectorCache:
-    """A small LRU cache of passage-side sentence vectors (the same sentences come back across questions)."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self.data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def encode(self, embedder: Any, texts: list[str]) -> np.ndarray:
-        key = getattr(embedder, "model_id", "")
-        with self.lock:
-            missing = [t for t in dict.fromkeys(texts) if (key, t) not in self.data]
-        if missing:
-            vecs = embedder.encode_passages(missing)
-            with self.lock:
-                for t, v in zip(missing, vecs):
-                    self.data[(key, t)] = v
-                while len(self.data) > self.size:
-                    self.data.popitem(last=False)
-        with self.lock:
-            out = []
-            for t in texts:
-                v = self.data.get((key, t))
-                if v is None:  # evicted meanwhile
-                    v = embedder.encode_passages([t])[0]
-                else:
-                    self.data.move_to_end((key, t))
-                out.append(v)
-        return np.vstack(out) if out else np.zeros((0, getattr(embedder, "dim", 1)), dtype=np.float32)
-
-
-_CACHE = _VectorCache()
-
-
-def _split(text: str) -> list[tuple[int, int]]:
-    return split_passage(text)
-
-
 def _title_terms(q: Question, title: str) -> tuple[list[str], list[str]]:
     """Split the question's terms into those the document title already gives (topic) and the rest (asked)."""
     t = to_simplified(title or "")
@@ -221,11 +175,9 @@ def _en_match(q: Question, text: str, names: Sequence[str], context: str = "") -
     return g
 
 
-def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence], embedder: Any | None,
-                    qvec: np.ndarray | None = None, dense_ties: bool = False) -> None:
-    """Fill lex/ctx/dense/score of every sentence (in place). Sentence-level dense similarity is computed for the best
-    sentences of an English question (where word matching is weak); Chinese sentences use their passage's dense score
-    (free: retrieval computed it), plus sentence vectors for near-ties only when `dense_ties` (costs ~20 ms each)."""
+def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence]) -> None:
+    """Fill lex/ctx/score of every sentence (in place): term coverage of the sentence and its passage, plus a prior for
+    the passage's retrieval rank and dense score (the sentence ranker's hand-built feature, `rag.evidence`)."""
     en = q.language == "en"
     names = english_names(q) if en else []
     ctx_cache: dict[int, str] = {}
@@ -243,22 +195,6 @@ def score_sentences(q: Question, hits: Sequence[Hit], sents: list[Sentence], emb
             s.ctx = coverage(q.terms, ctx)
         prior = 0.15 / (1 + s.hit) + max(0.0, float(h.scores.get("dense", 0.0)) - 0.8)  # passage rank and meaning
         s.score = s.lex + 0.3 * s.ctx + prior
-    if embedder is None or not sents:
-        return
-    ranked = sorted(sents, key=lambda s: -s.score)
-    if en:
-        top = ranked[:DENSE_SENTENCES]
-    elif dense_ties and len(ranked) > 1 and ranked[0].score - ranked[1].score < 0.05:
-        top = ranked[:3]
-    else:
-        return
-    if qvec is None:
-        qvec = embedder.encode_queries([q.standalone if en else q.simplified])[0]
-    vecs = _CACHE.encode(embedder, [s.simp for s in top])
-    sims = vecs @ qvec
-    for s, sim in zip(top, sims):
-        s.dense = float(sim)
-        s.score += (1.0 if en else 0.5) * max(0.0, (s.dense - 0.75) / 0.15)
 
 
 # ---------------------------------------------------------------- clause helpers
@@ -832,96 +768,14 @@ _EXTRACTORS = {"number": extract_number, "who": extract_who, "when": extract_whe
 # ---------------------------------------------------------------- decision
 
 
-def _support(q: Question, hits: Sequence[Hit], span: Span) -> tuple[float, float, float]:
-    """(sentence coverage of asked terms, passage+title coverage of all terms, name coverage for English)."""
-    s = span.sentence
-    h = hits[s.hit]
-    title = h.chunk.title or ""
-    sent = s.simp
-    ctx = to_simplified(title) + "\n" + (h.chunk.text_simplified or to_simplified(h.chunk.text))
-    if span.counts in ("measure", "verb"):  # the number was tied to the counted thing by its measure word or verb
-        sent += "\n" + " ".join(q.counted_any)
-        ctx += "\n" + " ".join(q.counted_any)
-    if q.language == "en":
-        names = english_names(q)
-        ncov = name_coverage(names, ctx) if names else 1.0
-        groups = q.glosses
-        t = to_simplified(title)
-        asked = [g for g in groups if not any(z in t for z in g)] or groups
-        # glosses are loose translations: a gloss the title shares still counts when the sentence has it too
-        sent_cov = max(gloss_coverage(asked, sent), gloss_coverage(groups, sent)) if groups else 0.0
-        return sent_cov, ncov, ncov
-    _, asked = _title_terms(q, title)
-    sent_cov = coverage(asked or q.terms, sent)
-    pass_cov = coverage(q.terms, ctx)
-    return sent_cov, pass_cov, 1.0
-
-
-def extract(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
-            qvec: np.ndarray | None = None, ev: Evidence | None = None, min_score: float = 0.0) -> Extraction:
-    """Score sentences (or take `ev`'s ranked sentences), extract the typed span, decide found / not found."""
-    threshold = threshold or DEFAULT_NOT_FOUND_THRESHOLD
-    if ev is not None:
-        ranked = [s for s in ev.sentences if ev.consistent(s.hit)]
-        if not ranked:
-            return Extraction(False, None, [], 0.0, "no passage names " + "、".join(sorted(
-                {entity_label(e) for m in ev.missing.values() for e in m})) if ev.missing else "no passages")
-        return _extract_ranked(q, ev.hits, ranked, min_score)
-    sents = collect_sentences(hits)
-    if not sents:
-        return Extraction(False, None, [], 0.0, "no passages")
-    score_sentences(q, hits, sents, embedder, qvec)
-    ranked = sorted(sents, key=lambda s: -s.score)
-    extractor = _EXTRACTORS.get(q.kind, extract_sentence)
-    cands: list[Span] = []
-    for s in ranked[:CANDIDATE_SENTENCES]:
-        for sp in _read(extractor, q, s):
-            sp.total = s.score + sp.local
-            cands.append(sp)
-    if q.kind == "who":  # "由谁主办" is often answered by organisations: enumerations compete, slightly behind names
-        for s in ranked[:CANDIDATE_SENTENCES]:
-            for sp in _read(extract_list, q, s):
-                lo, hi = _clause_bounds(s.simp, sp.a, sp.b)
-                if q.focus and q.focus in s.simp[lo:hi]:  # the enumeration does what was asked (主办, 承办...)
-                    sp.total = s.score + sp.local - 0.3
-                    cands.append(sp)
-    if not cands and q.kind in ("list", "where"):  # no enumeration / venue pattern: the best sentence
-        for s in ranked[:3]:
-            for sp in _read(extract_sentence, q, s):
-                sp.total = s.score - 0.5
-                cands.append(sp)
-    if not cands:
-        return Extraction(False, None, ranked, 0.0, f"no {q.kind} answer in the best sentences")
-    if q.language == "en" and english_names(q):  # the names an English question gives are hard constraints: prefer
-        named = [c for c in cands if _support(q, hits, c)[2] >= 0.99]  # spans from passages that spell all of them
-        cands = named or cands
-    elif q.language != "en":  # prefer spans from passages that are about the question (its terms covered, with the title)
-        memo: dict[tuple[int, str], bool] = {}  # passage coverage depends only on the passage and the count match
-        for c in cands:
-            if (c.sentence.hit, c.counts) not in memo:
-                memo[(c.sentence.hit, c.counts)] = _support(q, hits, c)[1] >= threshold
-        about = [c for c in cands if memo[(c.sentence.hit, c.counts)]]
-        cands = about or cands
-    best = max(cands, key=lambda c: c.total)
-    sent_cov, pass_cov, name_cov = _support(q, hits, best)
-    if q.language == "en":
-        dense_norm = max(0.0, min(1.0, (best.sentence.dense - 0.75) / 0.15))
-        support = 0.4 * name_cov + 0.4 * sent_cov + 0.2 * dense_norm
-        ok = name_cov >= 0.99 and (sent_cov >= EN_SENT_TERM_THRESHOLD or best.sentence.dense >= 0.85)
-        reason = "" if ok else f"names covered {name_cov:.2f}, content words covered {sent_cov:.2f}"
-    else:
-        support = 0.5 * sent_cov + 0.5 * pass_cov
-        ok = pass_cov >= threshold and sent_cov >= SENT_TERM_THRESHOLD
-        reason = "" if ok else f"question terms covered: passage {pass_cov:.2f}, sentence {sent_cov:.2f}"
-        if ok and q.kind == "number" and q.counted and q.counted not in best.sentence.simp and not best.counts:
-            ok, reason = False, f"no number counts {q.counted}"
-        elif (ok and q.kind == "number" and len(q.focus) >= 2 and not q.ordinal and not best.counts
-              and coverage(_focus_terms(q), to_simplified(hits[best.sentence.hit].chunk.title or "") + "\n"
-                           + best.sentence.simp) < 0.5):
-            ok, reason = False, f"the sentence does not say what {q.focus} is"  # 奖金 asked, only 签约总资金 given
-    if ok and best.local < -0.5:
-        ok, reason = False, "the typed answer does not match the question"
-    return Extraction(ok, best, ranked, max(0.0, min(1.0, support)), reason)
+def extract(ev: Evidence, min_score: float = 0.0) -> Extraction:
+    """The typed span of `ev`'s best sentences from documents that name the question's key entities; found when
+    `rag.answerability` gives it `min_score`."""
+    ranked = [s for s in ev.sentences if ev.consistent(s.hit)]
+    if not ranked:
+        return Extraction(False, None, [], 0.0, "no passage names " + "、".join(sorted(
+            {entity_label(e) for m in ev.missing.values() for e in m})) if ev.missing else "no passages")
+    return _extract_ranked(ev.question, ev.hits, ranked, min_score)
 
 
 def _read(extractor: Any, q: Question, s: Sentence) -> list[Span]:
@@ -1319,13 +1173,10 @@ def respective_figure(question: str, sentence: str, figure: str) -> str:
     return ""
 
 
-def answer_extractive(q: Question, hits: Sequence[Hit], embedder: Any | None = None, threshold: float = 0.0,
-                      qvec: np.ndarray | None = None, ev: Evidence | None = None,
-                      min_score: float = 0.0) -> tuple[Answer, Extraction]:
-    """The extractive Answer for an analysed question and its retrieved hits (or its ranked evidence `ev`)."""
-    if ev is not None:
-        hits = ev.hits
-    ex = extract(q, hits, embedder, threshold, qvec, ev, min_score)
+def answer_extractive(ev: Evidence, min_score: float = 0.0) -> tuple[Answer, Extraction]:
+    """The extractive Answer for the ranked evidence `ev` of an analysed question (`rag.evidence.gather`)."""
+    q, hits = ev.question, ev.hits
+    ex = extract(ev, min_score)
     base = dict(question=q.original, standalone_question=q.standalone, language=q.language, kind=q.kind,
                 notes=list(q.notes))
     if not ex.found or ex.span is None:

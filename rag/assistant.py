@@ -321,7 +321,7 @@ class Assistant:
         q, hits, t_ret = self._prepare(question, history, filters, top_k)
         t1 = time.perf_counter()
         ev = gather(q, hits, self._doc_text)
-        for piece in read_stream(ev, mode, ExtractiveReader(self.embedder, self.settings), self._get_llm,
+        for piece in read_stream(ev, mode, ExtractiveReader(self.settings), self._get_llm,
                                  budget=self.settings.evidence_chars):
             if isinstance(piece, Answer):
                 piece.timings = {"retrieve_ms": round(t_ret, 1),

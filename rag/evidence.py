@@ -61,7 +61,6 @@ class Sentence:
     x: np.ndarray | None = None  # its features (FEATURES order)
     lex: float = 0.0  # the extractive reader's own term-match scores (rag.answering.score_sentences)
     ctx: float = 0.0
-    dense: float = 0.0
 
 
 @dataclass
@@ -273,7 +272,7 @@ def features(q: Question, hits: Sequence[Hit], sents: Sequence[Sentence], entiti
     """One row of FEATURES per sentence."""
     from rag.answering import coverage, score_sentences  # the extractive reader's term coverage and sentence score
 
-    score_sentences(q, hits, list(sents), None)  # its hand-built score (terms, passage, rank) as one more feature
+    score_sentences(q, hits, list(sents))  # its hand-built score (terms, passage, rank) as one more feature
 
     en = q.language == "en"
     names = pinyin_names(q.standalone) if en else []

@@ -41,14 +41,12 @@ class ExtractiveReader:
 
     name = "extractive"
 
-    def __init__(self, embedder: Any, settings: Settings) -> None:
-        self.embedder = embedder
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     def read(self, ev: Evidence) -> Answer:
         q = ev.question
-        ans, ex = answer_extractive(q, ev.hits, self.embedder, self.settings.not_found_threshold, ev=ev,
-                                    min_score=self.settings.answerable_threshold)
+        ans, ex = answer_extractive(ev, min_score=self.settings.answerable_threshold)
         miss = unasked(q, ans.text, ex.span.sentence.simp, ev.hits[ex.span.sentence.hit].chunk.title or "",
                        counted=not ex.span.counts) if ans.found and ex.span is not None and q.kind != "yesno" else ""
         if miss:  # 增长7.6% is no answer to 多少亿元, 52% none to 几项, the press conference's date none to the final's

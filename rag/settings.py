@@ -58,7 +58,6 @@ class Settings:
     llm_api_key: str = ""  # for endpoints that need one (RAG_LLM_API_KEY)
     llm_threads: int = 0  # threads for the local GGUF model; 0 = all cores
     llm_cache: str = ""  # a SQLite file of LLM replies keyed by their prompts (rag eval --llm-cache); "" = none
-    not_found_threshold: float = 0.6  # share of the question's content terms (IDF-weighted) the passage+title must cover
     answerable_threshold: float = 0.4  # rag.answerability probability an extractive answer needs (else "not found")
     evidence_chars: int = 320  # characters of sentence text the LLM reader reads (compact evidence, rag.evidence)
     answer_passages: int = 6  # passages retrieved for the answerer (the cited ones are the sentences it uses)

@@ -197,7 +197,7 @@ def _answer_rows(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
         for case in load_dev_qa(path):
             q, hits, _ = bot._prepare(case.question, None, None, None)
             ev = gather(q, hits, bot._doc_text)
-            ans, ex = answer_extractive(q, ev.hits, ev=ev, min_score=0.0)
+            ans, ex = answer_extractive(ev, min_score=0.0)
             if ex.span is None:
                 continue
             right = case.doc is not None and answer_matches(ans.text, case.answer_any)

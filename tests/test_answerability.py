@@ -23,7 +23,7 @@ def _extraction(question: str):
     hits = [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.85})]
     q = analyze(question)
     ev = gather(q, hits, lambda d: ch.title + "\n" + ch.text_simplified)
-    return q, answer_extractive(q, ev.hits, ev=ev, min_score=0.0)[1]
+    return q, answer_extractive(ev, min_score=0.0)[1]
 
 
 def test_the_weights_file_has_a_weight_for_every_feature():

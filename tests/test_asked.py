@@ -52,7 +52,7 @@ def _extractive(text: str, title: str):
     ch = Chunk(chunk_id="c:0", doc_id="c", text=text, text_simplified=to_simplified(text), start=0, end=len(text),
                title=title, date="2023-09-06")
     hits = [Hit(chunk=ch, score=1.0, rank=0, scores={"dense": 0.85})]
-    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    reader = ExtractiveReader(Settings(answerable_threshold=0.0))
     return lambda question: reader.read(gather(analyze(question), hits, lambda d: ch.title + "\n" + ch.text_simplified))
 
 

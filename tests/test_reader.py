@@ -44,13 +44,13 @@ def test_resolve_mode():
 
 
 def test_extractive_reader_answers_from_the_document_that_names_the_place():
-    ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会签了多少个项目？"))
+    ans = ExtractiveReader(Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会签了多少个项目？"))
     assert ans.found and "12个" in ans.text and "59" not in ans.text
     assert ans.citations[0].doc_id == "hef"
 
 
 def test_a_place_no_document_names_is_not_found():
-    ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("武汉对接会签了多少个项目？"))
+    ans = ExtractiveReader(Settings(answerable_threshold=0.0)).read(_evidence("武汉对接会签了多少个项目？"))
     assert not ans.found and ans.related
 
 
@@ -88,7 +88,7 @@ def test_an_answer_of_another_quantity_is_not_found():
     assert wrong_quantity(speed, "最高运行时速80公里[1]") == ""
     households = analyze("辽中区改造老旧小区惠及多少户居民？")  # any measure word of a count asks for a count
     assert wrong_quantity(households, "惠及居民占比达52% [1]") == "count" and wrong_quantity(households, "惠及22768户 [1]") == ""
-    ans = ExtractiveReader(None, Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
+    ans = ExtractiveReader(Settings(answerable_threshold=0.0)).read(_evidence("合肥对接会有多少家企业占比超过一半？"))
     assert ans.found == ("家" in ans.text)  # whatever the span, a count question never gets a bare share
 
 
@@ -110,7 +110,7 @@ def test_a_measured_attribute_is_answered_only_in_its_own_units():
 
 def test_llm_mode_yields_a_preliminary_answer_then_the_grounded_one():
     ev = _evidence("合肥对接会签了多少个项目？")
-    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    reader = ExtractiveReader(Settings(answerable_threshold=0.0))
     out = list(read_stream(ev, "llm", reader, lambda: (Scripted("现场共签约12个项目[1]"), None)))
     answers = [p for p in out if isinstance(p, Answer)]
     assert answers[0].final is False and answers[0].mode == "extractive"
@@ -126,7 +126,7 @@ def test_yes_no_questions_are_read_by_the_extractive_reader_in_llm_mode():
         return Scripted("是[1]"), None
 
     ev = _evidence("合肥对接会是由合肥市科技局主办的吗？")
-    pieces = list(read_stream(ev, "llm", ExtractiveReader(None, Settings(answerable_threshold=0.0)), get_llm))
+    pieces = list(read_stream(ev, "llm", ExtractiveReader(Settings(answerable_threshold=0.0)), get_llm))
     final = pieces[-1]
     assert isinstance(final, Answer) and final.final and final.mode == "extractive" and not asked
     assert any("extractive reader" in n for n in final.notes)
@@ -134,7 +134,7 @@ def test_yes_no_questions_are_read_by_the_extractive_reader_in_llm_mode():
 
 def test_llm_unavailable_leaves_the_extractive_answer_with_a_note():
     ev = _evidence("合肥对接会签了多少个项目？")
-    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    reader = ExtractiveReader(Settings(answerable_threshold=0.0))
     out = list(read_stream(ev, "llm", reader, lambda: (None, "no model here.")))
     final = [p for p in out if isinstance(p, Answer) and p.final][-1]
     assert final.mode == "extractive" and "12个" in final.text and "no model here." in final.notes
@@ -142,7 +142,7 @@ def test_llm_unavailable_leaves_the_extractive_answer_with_a_note():
 
 def test_an_ungrounded_llm_draft_is_declined_with_a_note():
     ev = _evidence("合肥对接会签了多少个项目？")
-    reader = ExtractiveReader(None, Settings(answerable_threshold=0.0))
+    reader = ExtractiveReader(Settings(answerable_threshold=0.0))
     out = list(read_stream(ev, "llm", reader, lambda: (Scripted("共签署59个项目合作协议[1]"), None)))
     final = out[-1]
     assert isinstance(final, Answer) and not final.found and "59" not in final.text
