@@ -193,19 +193,19 @@ def _asked_noun_kind(text: str) -> str | None:
     which/what (which cities, what four research directions) -> list; another singular noun after which -> what (one
     thing, not a list). None when no which/what is followed by a noun."""
     nouns = _asked_nouns()
-    words = re.findall(r"[A-Za-z][A-Za-z'\-]*|\d+", text)
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]*|\d+(?:'s)?", text)  # a name's possessive stays on it (Line 11's)
     for i, w in enumerate(words):
         lw = w.lower()
         if lw not in ("which", "what"):
             continue
-        rest = words[i + 1:i + 7]
+        rest = words[i + 1:i + 10]
         after_verb = bool(rest) and rest[0].lower() in _EN_SKIP_VERBS
         if after_verb:  # what is the (outstanding) balance
             rest = rest[1:]
             if rest and rest[0].lower() in ("the", "a", "an"):
                 rest = rest[1:]
         head = ""  # the first plain word after which/what: plural (which organisations) asks for a list
-        for x in rest[:4]:
+        for x in rest[:7]:  # a name of several words may stand before the noun (Suzhou Metro Line 11's ridership)
             lx = x.lower()
             if lx in _EN_NOUN_STOPS:
                 break

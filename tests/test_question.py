@@ -47,6 +47,7 @@ from rag.question import analyze, condense, detect_kind, detect_language, normal
         ("共有几家单位参与研发？", "number"),
         ("What three fields does the lab study?", "list"),
         ("What was the outstanding balance of green loans?", "number"),
+        ("What was Ningbo Metro Line 3's average daily ridership?", "number"),  # a long name before the noun
         ("What is the official website through which firms register?", "what"),  # a later which is a relative
     ],
 )
