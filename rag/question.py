@@ -868,12 +868,14 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
                                           simplified, re.I) else
                     "measure" if m and m.group(1).lower() in word_list("units_en.txt") else "count" if m else "")
         counted_glosses = english_glosses(m.group(1).lower()) if m else []
+        counted_any = _counted_en(m.group(1), counted_glosses) if m else []
         terms = english_terms(simplified) + content_terms(to_simplified(simplified)) if han_count(simplified) else english_terms(simplified)
         clf, focus, ordinal, counted = "", "", False, ""
     else:
         terms = content_terms(simplified)
         clf, focus, ordinal = question_focus(simplified, kind)
         counted = _counted_noun(simplified) if kind == "number" else ""
+        counted_any = [counted] if counted else []
         quantity = ""
     verb = counting_verb(simplified) if language != "en" and kind == "number" else ""
     if rewritten:
@@ -881,7 +883,7 @@ def analyze(question: str, history: Iterable[Any] | None = None, max_chars: int 
     return Question(original=question if isinstance(question, str) else str(question), normalized=normalized,
                     standalone=standalone, language=language, kind=kind, simplified=simplified, terms=terms, focus=focus,
                     classifier=clf, counted=counted, ordinal=ordinal, topic=turn.topic, glosses=glosses, topic_glosses=topic_glosses,
-                    counted_any=(counted_glosses[0] if counted_glosses else []) if language == "en" else ([counted] if counted else []),
+                    counted_any=counted_any,
                     verb=verb, quantity=quantity, rewritten=rewritten, previous=turn.previous if rewritten else "",
                     event=event_subject(simplified) if language != "en" and kind in ("when", "where") else "",
                     which=((which_noun_en(simplified) if language == "en" else which_noun(simplified))
@@ -921,6 +923,14 @@ def which_endings(noun: str) -> tuple[str, ...]:
     listed = keyed_lists("which_nouns.txt").get(noun, ())
     own = () if noun.isascii() else (noun, noun[-1]) if len(noun) >= 2 else (noun,)
     return tuple(dict.fromkeys((*own, *listed)))
+
+
+def _counted_en(word: str, glosses: list[list[str]]) -> list[str]:
+    """What a "how many <word>" question counts, in Chinese: the word's glosses, and the endings the names of such
+    things take (`rag/data/which_nouns.txt`: stations -> 站, so 设站28座 counts them)."""
+    noun = _singular(word)
+    listed = list(keyed_lists("which_nouns.txt").get(noun, ())) if noun.isascii() else []
+    return [*(glosses[0] if glosses else []), *listed]
 
 
 def asked_roles(simplified: str, language: str) -> dict[str, str]:

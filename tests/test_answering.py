@@ -465,6 +465,18 @@ def test_a_figure_counting_a_thing_of_its_own_does_not_answer_an_attribute():
     assert max(spans, key=spans.get).startswith("30个"), spans
 
 
+def test_an_english_count_of_stations_is_tied_to_the_names_ending_in_zhan():
+    """"How many stations": the ending the names of stations take (rag/data/which_nouns.txt, 站) ties 设站28座 to the
+    count; the line's length (全长41.25公里) is no count of them."""
+    from rag.answering import collect_sentences, extract_number
+
+    q = analyze("How many stations does Ningbo Metro Line 8 have?")
+    assert "站" in q.counted_any
+    hits = _hits(("宁波地铁8号线开通", "宁波地铁8号线全长23.3公里，设站18座，西起鄞州区钟公庙站。"))
+    spans = {sp.text: sp for s in collect_sentences(hits) for sp in extract_number(q, s)}
+    assert spans["18座"].counts == "noun" and max(spans.values(), key=lambda sp: sp.local).text == "18座", spans
+
+
 def test_a_count_of_a_word_with_the_counted_nouns_head_counts_it():
     """613名乘客 counts 多少名旅客 (a 乘客 is a 客); 64家企业 still does not count 旅客."""
     from rag.answering import collect_sentences, extract_number
