@@ -52,6 +52,9 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     context = figure_context(q, plain, snippet, counted)[1]
     if context:
         return context
+    kind_of_money = _money_unqualified(q, plain, snippet)
+    if kind_of_money:
+        return f"The evidence sentence holding the answer's figure does not say it is the {kind_of_money} asked."
     opposite = _opposite_stated(q, plain, snippet)
     if opposite:
         return f"The evidence states the answer's figure for {opposite[1]}, the opposite of the {opposite[0]} asked."
@@ -218,6 +221,28 @@ def _other_year(q: Any, ans: str, snippet: str) -> str:
         return ""
     year = _year_before(*found)
     return year if year and year not in years else ""
+
+
+def _money_unqualified(q: Any, plain: str, snippet: str) -> str:
+    """For a Chinese question asking a kind of money (一等奖奖金, 宣传费: a money word of `rag/data/money_words.txt` after
+    what makes it that money), that money when the sentence holding the answer's figure does not say it (总奖金高达1550万元
+    for 一等奖奖金是多少); "" otherwise."""
+    from rag.answering import _money_words, asks_money
+    from rag.question import content_terms
+
+    if q.language == "en" or q.kind != "number" or not asks_money(q):
+        return ""
+    focus = q.focus or q.counted
+    m = _money_words()[0].search(focus)
+    qualifier = focus[: m.start()] if m else ""
+    terms = [t for t in content_terms(qualifier) if len(t) >= 2] if len(qualifier) >= 2 else []
+    nums = figures(plain)
+    anchor = nums[0].raw if nums else plain
+    holding = [normalize_numbers(to_simplified(snippet[a:b])) for a, b in split_passage(snippet)]
+    holding = [x for x in holding if anchor in x]  # every sentence stating the figure (盈利约41.8亿元 and 股东应占利润…41.8亿元)
+    if not terms or not holding:
+        return ""
+    return focus if all(coverage(terms, x) < 0.5 for x in holding) else ""
 
 
 def _year_before(sentence: str, at: int) -> str:

@@ -177,3 +177,13 @@ def test_a_question_asking_for_names_is_not_answered_without_one():
                             lawsuit)
     assert _check("某市科技局起诉的两家企业分别叫什么名字？", "华兴材料公司和启明电子公司", lawsuit) == ""
     assert _check("该产品的名称是什么？", "“呼吸式捕蚊机”", "团队研发的“呼吸式捕蚊机”进入中试。") == ""
+
+
+def test_a_kind_of_money_asked_is_said_of_the_figure():
+    """一等奖奖金 asked: the total prize (总奖金高达800万元) is no answer; a sentence saying the same figure is that money
+    (another sentence may state it first: 盈利约20亿元 before 股东应占利润…约20亿元) is."""
+    prize = "杭州“西湖杯”创业大赛由杭州市政府主办，总奖金高达800万元。一等奖选手可获得奖金50万元。"
+    assert "一等奖奖金" in _check("杭州“西湖杯”创业大赛的一等奖奖金是多少？", "800万元", prize)
+    assert _check("杭州“西湖杯”创业大赛的一等奖奖金是多少？", "50万元", prize) == ""
+    report = "某地铁公司上半年盈利约20亿元。公司总收入约120亿元，股东应占利润约20亿元。"
+    assert _check("某地铁公司上半年股东应占利润是多少？", "约20亿元", report) == ""
