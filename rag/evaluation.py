@@ -747,7 +747,8 @@ NEWS_SETS = (SHARED_DIR / "eval" / "dev_news_qa.jsonl", SHARED_DIR / "eval" / "d
              PROJECT_ROOT / "tests" / "data" / "news_qa_heldout6.jsonl",
              PROJECT_ROOT / "tests" / "data" / "news_qa_heldout7.jsonl",
              PROJECT_ROOT / "tests" / "data" / "news_qa_heldout8.jsonl",
-             PROJECT_ROOT / "tests" / "data" / "news_qa_heldout9.jsonl")  # one index for every news set
+             PROJECT_ROOT / "tests" / "data" / "news_qa_heldout9.jsonl",
+             PROJECT_ROOT / "tests" / "data" / "news_qa_heldout10.jsonl")  # one index for every news set
 
 
 def _case_docs(path: Path) -> set[str]:
