@@ -148,6 +148,7 @@ class Extraction:
     sentences: list[Sentence] = field(default_factory=list)
     support: float = 0.0
     reason: str = ""
+    unasked: str = ""  # what the span's answer fails to answer (`rag.asked.unasked`); "" when it answers
 
 
 def _title_terms(q: Question, title: str) -> tuple[list[str], list[str]]:
@@ -809,22 +810,26 @@ def _read(extractor: Any, q: Question, s: Sentence) -> list[Span]:
     return kept
 
 
-def _answering_candidate(q: Question, hits: Sequence[Hit], cands: list[Span]) -> Span:
+def _answering_candidate(q: Question, hits: Sequence[Hit], cands: list[Span]) -> tuple[Span, str]:
     """The best of the ASKED_CANDIDATES best spans (`cands`, best first) whose composed answer passes the reader's
     check `rag.asked.unasked` (another year's, period's or kind of figure gives way to the next candidate); the best
     span when none does, or when a candidate's clause states the opposite of what was asked (新开业 for 关闭): the
-    evidence then speaks of something else, and a figure further down does not answer either."""
+    evidence then speaks of something else, and a figure further down does not answer either. Returns the span and
+    what its answer fails to answer ("" when it answers)."""
     from rag.asked import states_opposite, unasked
 
     if q.kind == "yesno":
-        return cands[0]
-    for sp in cands[:ASKED_CANDIDATES]:
+        return cands[0], ""
+    first = ""
+    for i, sp in enumerate(cands[:ASKED_CANDIDATES]):
         body, simp = compose(q, sp), sp.sentence.simp
-        if not unasked(q, body, simp, hits[sp.sentence.hit].chunk.title or "", counted=not sp.counts):
-            return sp
+        miss = unasked(q, body, simp, hits[sp.sentence.hit].chunk.title or "", counted=not sp.counts)
+        if not miss:
+            return sp, ""
+        first = first or miss
         if states_opposite(q, body, simp):
             break
-    return cands[0]
+    return cands[0], first
 
 
 def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], min_score: float) -> Extraction:
@@ -850,8 +855,8 @@ def _extract_ranked(q: Question, hits: Sequence[Hit], ranked: list[Sentence], mi
     if not cands:
         return Extraction(False, None, ranked, 0.0, f"no {q.kind} answer in the best sentences")
     cands.sort(key=lambda c: -c.total)
-    best = _answering_candidate(q, hits, cands)
-    ex = Extraction(True, best, ranked)
+    best, miss = _answering_candidate(q, hits, cands)
+    ex = Extraction(True, best, ranked, unasked=miss)
     p = probability(q, ex)
     ex.found, ex.support = p >= min_score, p
     ex.reason = "" if ex.found else f"the evidence answers with probability {p:.2f}, below {min_score:.2f}"

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from rag.answering import answer_extractive, not_found_text
-from rag.asked import unasked
 from rag.evidence import Evidence
 from rag.records import Answer
 from rag.settings import Settings
@@ -47,8 +46,7 @@ class ExtractiveReader:
     def read(self, ev: Evidence) -> Answer:
         q = ev.question
         ans, ex = answer_extractive(ev, min_score=self.settings.answerable_threshold)
-        miss = unasked(q, ans.text, ex.span.sentence.simp, ev.hits[ex.span.sentence.hit].chunk.title or "",
-                       counted=not ex.span.counts) if ans.found and ex.span is not None and q.kind != "yesno" else ""
+        miss = ex.unasked if ans.found and ex.span is not None else ""
         if miss:  # 增长7.6% is no answer to 多少亿元, 52% none to 几项, the press conference's date none to the final's
             ans = dataclasses.replace(ans, text=not_found_text(q), found=False, citations=[], related=ans.citations,
                                       notes=[*ans.notes, f"Not found: {miss}"])
