@@ -441,6 +441,7 @@ def number_focus(simplified: str) -> tuple[str, str, bool]:
     ordinal = bool(m.group(1))
     clf = m.group(2) or ""
     after = simplified[m.end():]
+    after = re.sub(r"^(?:[万亿千百]*(?:元|美元|港元|吨|公里|千米|平方米|亩|人次|人|件|项|个|家))?的", "", after)  # 多少亿元的政府补贴
     toks = pos_tokens(after) if after else []
     noun = ""
     for i, (w, f) in enumerate(toks):

@@ -86,6 +86,8 @@ def test_number_focus_names_the_counted_thing():
     # 多大 / 多长 ask for a figure too: the attribute before them is what is asked (an amount of money here)
     assert number_focus("这次博览会达成的合作，合同总额有多大")[1] == "合同总额"
     assert number_focus("新建的跨海大桥主桥有多长")[1] == "跨海大桥主桥"
+    # a unit and 的 between the question word and the noun: the noun is what is asked (an amount of 政府补贴)
+    assert number_focus("该区获得了多少亿元的政府补贴")[1] == "政府补贴"
     assert analyze("新政策涵盖了几个方面的内容？").counted == "方面"
     q = analyze("西宁对接会的主办方一共花了多少宣传费？")
     assert q.counted == "宣传费"
