@@ -25,7 +25,7 @@ from rag.answerability import probability
 from rag.cleaning import report_metadata
 from rag.evidence import Evidence, Sentence, collect_sentences, entity_label
 from rag.lexical import name_coverage, pinyin_names
-from rag.question import Question, cedict, gloss_coverage, role_title
+from rag.question import Question, cedict, gloss_coverage, role_title, which_endings
 from rag.tagging import jieba_modules, pos_tokens
 from rag.records import Answer, Citation, Hit
 from rag.script import (DATA_DIR, alternation, cn_numeral, figure_roles, han_count, labelled_words, measure_words, to_simplified,
@@ -703,8 +703,6 @@ def extract_which(q: Question, s: Sentence) -> list[Span]:
     """A 哪个/哪家… question (`Question.which`): the names in the sentence that end in what it asks for
     (`rag.question.which_endings`: 由天津银行作为主承销商 for 哪家银行, 从万州北站始发 for 哪个车站): a word ending so,
     with the noun-like words before it, and more than the ending alone."""
-    from rag.question import which_endings
-
     if not q.which:
         return []
     endings = which_endings(q.which)
