@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.evaluation import CMRC_PATH, DRCD_PATH
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--squad", type=int, default=1200, help="questions sampled per SQuAD-format set")
+    ap.add_argument("--squad", type=int, default=600, help="questions sampled per SQuAD-format set (600: the committed weights)")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     ap.add_argument("--answerability-only", action="store_true", help="keep the ranker; retrain answerability")
     args = ap.parse_args(argv)
