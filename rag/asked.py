@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 
 from rag.answering import (QUANTITY_LABELS, _clause_bounds, coverage, respective_figure, role_conflict,
                             wrong_quantity)
@@ -237,9 +237,8 @@ def _money_unqualified(q: Any, plain: str, snippet: str) -> str:
     qualifier = focus[: m.start()] if m else ""
     terms = [t for t in content_terms(qualifier) if len(t) >= 2] if len(qualifier) >= 2 else []
     nums = figures(plain)
-    anchor = nums[0].raw if nums else plain
-    holding = [normalize_numbers(to_simplified(snippet[a:b])) for a, b in split_passage(snippet)]
-    holding = [x for x in holding if anchor in x]  # every sentence stating the figure (盈利约41.8亿元 and 股东应占利润…41.8亿元)
+    # every sentence stating the figure (盈利约41.8亿元 and 股东应占利润…41.8亿元)
+    holding = [x for x, _ in _sentences_holding(snippet, [nums[0].raw if nums else plain])]
     if not terms or not holding:
         return ""
     return focus if all(coverage(terms, x) < 0.5 for x in holding) else ""
@@ -272,15 +271,19 @@ def figure_context(q: Any, plain: str, snippet: str, counted: bool = True) -> tu
     return ("counted", f"The answer gives no figure of {thing}, which the question asks for.") if thing else ("", "")
 
 
-def _sentence_at(snippet: str, anchors: list[str]) -> tuple[str, int] | None:
-    """The first evidence sentence (simplified, figures normalised) that holds one of `anchors`, and where the first
-    anchor it holds stands; None when none does."""
+def _sentences_holding(snippet: str, anchors: list[str]) -> Iterator[tuple[str, int]]:
+    """Each evidence sentence (simplified, figures normalised) that holds one of `anchors`, with where the first anchor
+    it holds stands."""
     for a, b in split_passage(snippet):
         sentence = normalize_numbers(to_simplified(snippet[a:b]))
         at = next((i for i in (sentence.find(x) for x in anchors if x) if i >= 0), -1)
         if at >= 0:
-            return sentence, at
-    return None
+            yield sentence, at
+
+
+def _sentence_at(snippet: str, anchors: list[str]) -> tuple[str, int] | None:
+    """The first evidence sentence that holds one of `anchors` (`_sentences_holding`); None when none does."""
+    return next(_sentences_holding(snippet, anchors), None)
 
 
 @lru_cache(maxsize=1)

@@ -104,7 +104,7 @@ class Question:
     quantity: str = ""  # English: "count" for "how many …", "amount" for "how much …" / "how many yuan", "measure" for
     # "how many tonnes / days …" (rag/data/units_en.txt), else ""
     event: str = ""  # Chinese when/where questions: the event asked about, 决赛 in 大赛的决赛在哪一天举行
-    which: str = ""  # Chinese questions: the noun a 哪个/哪家/哪座… question asks a name of, 银行 in 由哪家银行担任主承销商
+    which: str = ""  # the noun a which-question asks a name of: 银行 in 由哪家银行担任主承销商, station in "Which station…"
     roles: dict[str, str] = field(default_factory=dict)  # number questions: what the asked figure counts over, role ->
     # form as written (累计 -> total, 平均一天 -> average, 新增 -> new, 增长 -> change; rag.script.figure_roles)
     rewritten: bool = False  # True when `standalone` was rebuilt from the conversation
@@ -930,7 +930,7 @@ def _counted_en(word: str, glosses: list[list[str]]) -> list[str]:
     """What a "how many <word>" question counts, in Chinese: the word's glosses, and the endings the names of such
     things take (`rag/data/which_nouns.txt`: stations -> 站, so 设站28座 counts them)."""
     noun = _singular(word)
-    listed = list(keyed_lists("which_nouns.txt").get(noun, ())) if noun.isascii() else []
+    listed = list(which_endings(noun)) if noun.isascii() else []
     return [*(glosses[0] if glosses else []), *listed]
 
 

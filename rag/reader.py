@@ -46,7 +46,7 @@ class ExtractiveReader:
     def read(self, ev: Evidence) -> Answer:
         q = ev.question
         ans, ex = answer_extractive(ev, min_score=self.settings.answerable_threshold)
-        miss = ex.unasked if ans.found and ex.span is not None else ""
+        miss = ex.unasked if ans.found else ""
         if miss:  # 增长7.6% is no answer to 多少亿元, 52% none to 几项, the press conference's date none to the final's
             ans = dataclasses.replace(ans, text=not_found_text(q), found=False, citations=[], related=ans.citations,
                                       notes=[*ans.notes, f"Not found: {miss}"])
