@@ -65,9 +65,10 @@ _DATE_RE = re.compile(  # dates, with a time of day when one follows, and times 
     r"|(?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}"
     r"|(?:19|20)\d{2}\s*年(?:度)?"
     r"|(?<![\d月])\d{1,2}\s*(?:日|号)(?:\s*[-至到~～—]\s*\d{1,2}\s*(?:日|号))?")
+_HELD = "举办|举行|召开|开幕|闭幕|落幕|启动|开展|进行|成立|揭牌|亮相|落地|开园|开业|隆重|盛大|成功|顺利"  # 在X举办: X is where
 _PLACE_RE = re.compile(
     r"(?:在|(?<![助等由对关属终基鉴至善])于|地点[为是：:]?|位于|落户|来到|走进)(?P<place>[^，,。；;！？!?、\s“”\"]{2,28}?)"
-    r"(?=举办|举行|召开|开幕|闭幕|落幕|启动|开展|进行|成立|揭牌|亮相|落地|开园|开业|隆重|盛大|成功|顺利|[，,。；;]|$)")
+    rf"(?=(?P<held>{_HELD})|[，,。；;]|$)")
 _ENUM_RE = re.compile(r"[^，,。；;！？!?、：:“”\s]{2,30}(?:、[^，,。；;！？!?、：:“”\s]{2,30}){1,}")
 _COUNT_CLASSIFIERS = measure_words().count  # measure words of counted things (not 元, %, 万)
 _GENERIC_CLASSIFIERS = measure_words().generic  # too generic to say what was counted
@@ -572,17 +573,44 @@ def _role_phrase(simp: str, name_start: int) -> int:
 _APPOINTED_AS = re.compile(r"(?:担任|出任|当选为?|被任命为|任命为|任|为)[^，,。；;：:、]{0,12}$")
 
 
+def _who_roles(q: Question, simp: str) -> tuple[str, list[str]]:
+    """(the role title a Chinese who-question asks, the role words to look for in `simp`): the title (局长 for
+    科技局局长), else the question's person word (经济学家); English: the Chinese glosses of the question's words that
+    `simp` uses as role titles (chairman -> 董事长; not labour -> 劳动, team -> 团队)."""
+    if q.language != "en":
+        title = role_title(q)
+        return title, [title or q.focus] if (title or len(q.focus) >= 2) else []
+    deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))
+    titles = tuple(word_list("role_titles.txt"))
+    return "", [z for g in q.glosses for z in g if z in simp and (deputy or "副" not in z) and z.endswith(titles)]
+
+
+def role_holders(q: Question, simp: str) -> dict[tuple[int, int], int | None]:
+    """The people `simp` names as holding the role a who-question asks (`_who_roles`): the name right after the
+    role word (首席经济学家蒲小川), or before an appointment verb (胡明文任阜阳市代理市长), never a deputy's (副市长 does
+    not answer "who is the 市长"). Maps each name's span to the end of the role it is appointed to (None when the
+    name follows the role)."""
+    out: dict[tuple[int, int], int | None] = {}
+    for role in _who_roles(q, simp)[1]:
+        for m in re.finditer(re.escape(role), simp):
+            if m.start() > 0 and simp[m.start() - 1] in "副前原代常" and simp[m.start() - 1] + role not in q.simplified:
+                continue
+            nm = _name_after(simp, m.end())
+            if nm:
+                out.setdefault(nm, None)
+                continue
+            lo, _ = _clause_bounds(simp, m.start(), m.start())
+            appointed = _APPOINTED_AS.search(simp[lo:m.start()])
+            nm = _name_before(simp, lo + appointed.start()) if appointed else None
+            if nm:
+                out[nm] = m.end()
+    return out
+
+
 def extract_who(q: Question, s: Sentence) -> list[Span]:
     out: list[Span] = []
-    title = role_title(q) if q.language != "en" else ""
-    if q.language != "en":  # the role title asked (局长 for 科技局局长), else the question's person word (经济学家)
-        roles = [title or q.focus] if (title or len(q.focus) >= 2) else []
-    else:  # English: the Chinese glosses of the question's words that the sentence uses as role titles (chairman ->
-        deputy = bool(re.search(r"\b(vice|deputy)\b", q.standalone, re.I))  # 董事长; not labour -> 劳动, team -> 团队)
-        titles = tuple(word_list("role_titles.txt"))
-        roles = [z for g in q.glosses for z in g if z in s.simp and (deputy or "副" not in z) and z.endswith(titles)]
+    title = _who_roles(q, s.simp)[0]
     found_names: set[tuple[int, int]] = set()
-    appointments: dict[tuple[int, int], int] = {}  # name -> end of the role it is appointed to
     verb = _subject_verb(q)
     for m in re.finditer(re.escape(verb), s.simp) if verb else ():
         lo, _ = _clause_bounds(s.simp, m.start(), m.start())
@@ -591,19 +619,9 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
         nm = next((x for x in (_name_before(s.simp, e) for e in ends) if x), None)
         if nm:
             found_names.add(nm)  # 蒲小川代表延长石油集团作主旨报告 for 谁代表延长石油集团作了主旨报告
-    for role in roles:
-        for m in re.finditer(re.escape(role), s.simp):
-            if m.start() > 0 and s.simp[m.start() - 1] in "副前原代常" and s.simp[m.start() - 1] + role not in q.simplified:
-                continue  # 副市长 does not answer "who is the 市长"
-            nm = _name_after(s.simp, m.end())
-            lo, _ = _clause_bounds(s.simp, m.start(), m.start())
-            appointed = _APPOINTED_AS.search(s.simp[lo:m.start()])
-            if not nm and appointed:  # the holder named before an appointment verb: 胡明文任阜阳市代理市长
-                nm = _name_before(s.simp, lo + appointed.start())
-                if nm:
-                    appointments[_whole_name(s.simp, *nm)] = m.end()  # answered by the appointment itself
-            if nm:
-                found_names.add(nm)
+    holders = role_holders(q, s.simp)
+    appointments = {_whole_name(s.simp, *nm): end for nm, end in holders.items() if end is not None}
+    found_names |= set(holders)
     role_hit = bool(found_names)
     if title and not role_hit:
         return out  # the question names a role title and no one holds it here (a generic 官员, 学者: any name)
@@ -611,7 +629,8 @@ def extract_who(q: Question, s: Sentence) -> list[Span]:
         pos = 0
         for w, f in pos_tokens(s.simp):
             if (f in ("nr", "nrfg", "nrt") and 2 <= len(w) <= 4 and han_count(w) == len(w) and w[0] in cedict().surnames
-                    and w not in cedict().common):  # jieba tags some common words nr (卫星); CC-CEDICT knows better
+                    and w not in cedict().common  # jieba tags some common words nr (卫星); CC-CEDICT knows better
+                    and not w.endswith(tuple(word_list("area_endings.txt")))):  # and places (高新区, 延寿县)
                 found_names.add(_name_after(s.simp, pos) or (pos, pos + len(w)))
             pos += len(w)
     for a, b in sorted({_whole_name(s.simp, a, b) for a, b in found_names}):
@@ -672,8 +691,8 @@ def extract_where(q: Question, s: Sentence) -> list[Span]:
         a, b = m.start("place"), m.end("place")
         if re.search(r"\d", place) and not re.search(r"[\u4e00-\u9fff]{2}", place):
             continue
-        if any(place.startswith(x) for x in ("此", "这", "那", "本", "其", "该")) or _DATE_RE.match(place):
-            continue  # 在此, 在7月1日一举突破…: no place
+        if _no_place(place):
+            continue
         lo, hi = _clause_bounds(s.simp, m.start(), m.end())  # the clause saying what happens there
         local = 0.5 * _local_terms(q, s.simp[lo:hi]) + min(0.4, 0.04 * len(place))
         tags = {f for _, f in pos_tokens(place)}
@@ -681,6 +700,16 @@ def extract_where(q: Question, s: Sentence) -> list[Span]:
             local += 0.2
         out.append(Span(s, place, a, b, local, _strip_clause(s.simp[min(a, m.start()):hi]) or place))
     return out
+
+
+def venues(text: str) -> list[tuple[int, int]]:
+    """The places `text` says something is held or happens in: 在西安高新国际会议中心举办, 于滨江隆重开幕."""
+    return [m.span("place") for m in _PLACE_RE.finditer(text) if m.group("held") and not _no_place(m.group("place"))]
+
+
+def _no_place(place: str) -> bool:
+    """在此, 在这里, 在7月1日一举突破…: what follows 在 names no place."""
+    return place.startswith(("此", "这", "那", "本", "其", "该")) or bool(_DATE_RE.match(place))
 
 
 def extract_list(q: Question, s: Sentence) -> list[Span]:
@@ -729,7 +758,7 @@ def extract_which(q: Question, s: Sentence) -> list[Span]:
         if name in endings or name in q.simplified or len(name) < 3:
             continue  # the noun itself (银行), or a name the question gives: not what it asks
         lo, hi = _clause_bounds(s.simp, a, b)
-        tags = {t for _, t in toks[j:i + 1]}
+        tags = {t for w, t in toks[j:i + 1] if w not in endings}  # 城市/ns itself does not make 省副中心城市 a name
         said = s.simp[lo:a] + "，" + s.simp[b:hi]  # what the clause says of the name (重庆北站 does not say 重庆)
         local = (0.5 * _local_terms(q, said) + (coverage(predicate, said) if predicate else 0.0)
                  + (0.3 if tags & {"ns", "nt", "nz", "nr", "j"} else 0.0))

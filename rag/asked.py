@@ -13,8 +13,8 @@ import re
 from functools import lru_cache
 from typing import Any, Iterator
 
-from rag.answering import (QUANTITY_LABELS, _clause_bounds, coverage, respective_figure, role_conflict,
-                            wrong_quantity)
+from rag.answering import (QUANTITY_LABELS, _clause_bounds, _role_phrase, _whole_name, coverage, respective_figure,
+                            role_conflict, role_holders, venues, wrong_quantity)
 from rag.cleaning import DATELINE
 from rag.evidence import YEAR_RE, key_years, split_passage
 from rag.llm import _CITE_RE, figures, normalize_numbers
@@ -61,7 +61,12 @@ def unasked(q: Any, body: str, snippet: str, title: str, counted: bool = True) -
     if _names_nothing(q, plain):
         return "The answer names nothing the question does not, and the question asks for a name."
     role = _role_missing(q, snippet)
-    return f"The evidence cited does not say who is {role}." if role else ""
+    if role:
+        return f"The evidence cited does not say who is {role}."
+    holders = role_holders_named(q, snippet)
+    if holders and not any(name in plain for name, _ in holders):
+        return f"The evidence cited names {'、'.join(n for n, _ in holders)} as holding the role asked, not the answer's person."
+    return ""
 
 
 def _plain(body: str) -> str:
@@ -356,6 +361,27 @@ _CLAUSE = re.compile(r"[^，,；;。！？!?]+")
 _A_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}年")
 
 
+def venue(q: Any, body: str, snippet: str) -> tuple[str, str] | None:
+    """(the answer's place, the place its clause says the thing asked about is held in) for a where-question whose
+    answer is another place of that clause: in 西安高新区系列活动——…建设会议在西安高新国际会议中心举办, the meeting is held
+    in the latter; the former says whose series it belongs to. None when the answer is (part of) that place or holds
+    it, or the clause says no one place is where it is held. Not for which-questions (哪个城市 asks a kind of place)."""
+    if q.kind != "where" or q.which:
+        return None
+    plain, text = _plain(body), to_simplified(snippet)
+    at = text.find(plain) if plain else -1
+    if at < 0:
+        return None
+    own = next((m for m in _CLAUSE.finditer(text) if m.start() <= at < m.end()), None)
+    if own is None:
+        return None
+    held = {own.group()[a:b] for a, b in venues(own.group())}
+    if len(held) != 1:
+        return None
+    place = held.pop()
+    return None if place in plain or plain in place else (plain, place)
+
+
 def better_clause(q: Any, body: str, snippet: str, margin: float) -> tuple[str, str] | None:
     """(the answer's figure or time, the one of the same form in another clause of its evidence snippet) when that
     clause says much more of what the question asks (its terms, IDF-weighted, `margin` more) and every term the
@@ -473,6 +499,20 @@ def _role_missing(q: Any, snippet: str) -> str:
         return ""
     held = any(simp[max(0, m.start() - 1):m.start()] != "副" for m in re.finditer(re.escape(role), simp))  # 副主任: another role
     return "" if held else role
+
+
+def role_holders_named(q: Any, snippet: str) -> list[tuple[str, str]]:
+    """For a who-question, the people the evidence names as holding the role asked (`rag.answering.role_holders`:
+    首席经济学家蒲小川, not 首席科学家雷丙旺 beside it for 首席经济学家是谁), each with its role phrase as the answer
+    (延长石油集团首席经济学家蒲小川), in the order the evidence names them."""
+    if q.kind != "who":
+        return []
+    simp = to_simplified(snippet)
+    out: dict[str, str] = {}
+    for (a, b), end in sorted(role_holders(q, simp).items()):
+        a, b = _whole_name(simp, a, b)
+        out.setdefault(simp[a:b], simp[a:end] if end is not None else simp[_role_phrase(simp, a):b])
+    return list(out.items())
 
 
 def _uncounted(q: Any, body: str, snippet: str) -> str:

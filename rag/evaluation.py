@@ -105,6 +105,8 @@ class QAOutcome:
     latency_ms: float = 0.0
     standalone_question: str = ""
     error: str | None = None
+    confidence: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the answer's notes (why a draft was declined or repaired)
 
 
 # ---------------------------------------------------------------- loaders
@@ -627,7 +629,8 @@ def score_answer(case: QACase, answer: Answer, gold_doc_id: str | None, mode: st
         cited_gold = sum(1 for c in answer.citations if c.doc_id == gold_doc_id)
     return QAOutcome(case=case, mode=mode or answer.mode, correct=correct, found=bool(answer.found), answer_text=answer.text,
                      cited=cited, cited_gold=cited_gold, latency_ms=latency_ms,
-                     standalone_question=answer.standalone_question or "")
+                     standalone_question=answer.standalone_question or "", confidence=float(answer.confidence or 0.0),
+                     notes=list(answer.notes or []))
 
 
 def summarize_qa(outcomes: Sequence[QAOutcome]) -> dict[str, dict[str, float]]:
@@ -686,7 +689,8 @@ class QAResult:
                 "outcomes": [{"id": o.case.qid, "kind": o.case.kind, "question": o.case.question,
                               "standalone_question": o.standalone_question, "answer": o.answer_text, "found": o.found,
                               "correct": o.correct, "cited": o.cited, "cited_gold": o.cited_gold,
-                              "latency_ms": round(o.latency_ms, 1), "error": o.error} for o in self.outcomes]}
+                              "latency_ms": round(o.latency_ms, 1), "error": o.error,
+                              "confidence": o.confidence, "notes": o.notes} for o in self.outcomes]}
 
 
 def _ask(assistant: Any, case: QACase, history: list[tuple[str, str]], mode: str) -> tuple[Answer | None, float, str | None]:

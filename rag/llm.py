@@ -184,22 +184,38 @@ class LocalLLM:
         self._lock = threading.Lock()
         self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
                             verbose=False)
+        self._user_start: list[int] | None = None  # the tokens that open a user message (see _rewind)
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int = DEFAULT_MAX_TOKENS,
              stream: bool = False) -> str | Iterator[str]:
         if stream:
             return self._stream(messages, max_tokens)
         with self._lock:
+            self._rewind()
             out = self._llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
         return out["choices"][0]["message"]["content"] or ""
 
     def _stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         with self._lock:
+            self._rewind()
             for part in self._llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
                                                            temperature=0.0, stream=True):
                 piece = part["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+    def _rewind(self) -> None:
+        """Keep only the KV cache of the previous prompt's shared prefix (everything before its last user message).
+        llama.cpp reuses the longest prefix a new prompt shares with the previous tokens and evaluates the rest in
+        batches from there; a reply then depended on which question came before (two of 20 seed-set replies
+        changed with the order of the questions). Evaluated from the same point, each prompt gets the same reply."""
+        llama = self._llama
+        if self._user_start is None:
+            self._user_start = llama.tokenize(b"<|im_start|>user", add_bos=False, special=True)
+        ids, head = list(llama._input_ids), self._user_start
+        starts = [i for i in range(len(ids) - len(head) + 1) if ids[i:i + len(head)] == head]
+        if starts:
+            llama.n_tokens = starts[-1]
 
 
 class EndpointLLM:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.asked import better_clause, figure_context, other_figure, respective, unasked
+from rag.asked import better_clause, figure_context, other_figure, respective, role_holders_named, unasked, venue
 from rag.evidence import Evidence, Snippet, snippets, split_passage
 from rag.llm import (LLM, NOT_FOUND, _CITE_RE, _fence, _in_script, as_cited, cited_numbers, normalize_numbers,
                      tidy_citations, verify)
@@ -158,6 +158,11 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
             cite, ok = [sn.number], [sn.number]
             d.notes.append(f"The LLM gave {pick[0]}: {context[0].lower() + context[1:-1]}. Evidence [{sn.number}] "
                            f"states the figure asked for: {pick[1]}.")
+    holders = role_holders_named(ev.question, sn.text) if miss and ev.question.kind == "who" else []
+    if len(holders) == 1 and not unasked(ev.question, holders[0][1], sn.text, ev.hits[sn.hit].chunk.title or ""):
+        d.notes.append(f"The LLM named someone the evidence does not give the role asked; evidence [{sn.number}] "
+                       f"names its holder: {holders[0][1]}.")  # one person holds it there: that person is the answer
+        body, miss = _in_script(holders[0][1], ev.question.language), ""
     if miss:
         d.declined = True
         d.notes.append(miss)
@@ -167,11 +172,15 @@ def ground(raw: str, ev: Evidence, items: list[Snippet]) -> Draft:
     if not swap and not context:  # or took the figure of a clause about something else
         swap = better_clause(ev.question, body, sn.text, BETTER_CLAUSE_MARGIN)
         why = "from a clause of its evidence about something else"
+    if not swap and not context:  # or named a place beside the one its clause says the event is held in
+        swap = venue(ev.question, body, sn.text)
+        why = "a place its evidence names beside where what was asked is held"
     if swap:  # the evidence's own figure for what was asked replaces it, as the evidence writes it (simplified,
         # figures normalised), then in the question's script
         body = normalize_numbers(to_simplified(body)).replace(swap[0], swap[1], 1)
         body = body if ev.question.language == "en" else _in_script(body, ev.question.language)
-        d.notes.append(f"The LLM gave {swap[0]}, {why}; {swap[1]}, the figure for what was asked, replaces it.")
+        what = "the place" if ev.question.kind == "where" else "the figure"
+        d.notes.append(f"The LLM gave {swap[0]}, {why}; {swap[1]}, {what} for what was asked, replaces it.")
     d.cited = ok[:1] if not cite else [n for n in cite if n in ok] or ok[:1]
     body = as_cited(body, by_number[d.cited[0]].text)
     d.text = body.rstrip("。.") + ("。" if ev.question.language != "en" and not body.endswith(("。", ".")) else "")

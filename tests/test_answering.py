@@ -415,6 +415,26 @@ def test_a_figure_spaced_from_its_unit_keeps_the_unit():
     assert {"1.86 亿户", "61 万户"} <= figures and "6" not in figures and "61" not in figures, figures
 
 
+def test_a_place_jieba_tags_as_a_person_is_no_person():
+    """jieba tags 高新区 and many county or town names (延寿县) as person names: a word ending in an area's
+    character (rag/data/area_endings.txt) is no one who could answer a who-question."""
+    from rag.answering import collect_sentences, extract_who
+
+    hits = _hits(("成都高新区举办创新大会", "大会支持成都高新区打造创新高地，延寿县也派代表参会，王立军出席会议。"))
+    names = {sp.text for s in collect_sentences(hits) for sp in extract_who(analyze("创新大会的嘉宾是谁？"), s)}
+    assert "王立军" in names and not names & {"高新区", "延寿县"}, names
+
+
+def test_the_asked_noun_itself_does_not_make_a_which_span_a_name():
+    """城市 is tagged a place name (ns) by jieba: that tag says nothing of 省副中心城市, a description; 洛阳市 is a name."""
+    from rag.answering import collect_sentences, extract_which
+
+    hits = _hits(("洛阳举办科技成果对接会", "对接会以“助力省副中心城市建设”为主题，在洛阳市举办。"))
+    q = analyze("科技成果对接会在哪个城市举办？")
+    spans = {sp.text: sp.local for s in collect_sentences(hits) for sp in extract_which(q, s)}
+    assert spans["洛阳市"] > max(v for k, v in spans.items() if k != "洛阳市"), spans
+
+
 def test_a_which_question_is_answered_by_the_name_ending_in_what_it_asks():
     """哪家银行 / 哪个车站: a name ending in the asked noun (or its last character), in the clause that says what the
     question says of it (始发), not a longer noun that only starts so (中国银行间债券市场) nor a name the question gives."""

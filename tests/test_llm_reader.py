@@ -168,6 +168,31 @@ def test_a_person_named_for_another_role_does_not_answer_a_role_question():
     assert not read("发布会由谁主持？", "王明[1]").declined  # no role asked
 
 
+def test_a_person_beside_the_role_holder_gives_way_to_the_holder():
+    text = ("杭州技术转移大会在滨江举行。浙江大学教授李红，阿里云首席科学家周涛，万向集团首席经济学家何平，"
+            "钱江实验室主任赵刚等出席大会。")
+    read = _reader(text, "杭州技术转移大会举行")
+    d = read("万向集团首席经济学家是谁？", "周涛[1]")  # named in the same list, for another role
+    assert not d.declined and "何平" in d.text and "周涛" not in d.text and "holder" in d.notes[-1]
+    assert not read("万向集团首席经济学家是谁？", "何平[1]").declined
+    assert "何平" in read("万向集团首席经济学家是谁？", "万向集团首席经济学家何平[1]").text
+    d = read("钱江实验室主任是谁？", "李红[1]")
+    assert not d.declined and "赵刚" in d.text
+    assert not read("大会由谁出席？", "周涛[1]").declined  # no role asked: any person it names
+
+
+def test_a_place_beside_the_venue_gives_way_to_the_venue():
+    text = ("10月8日，2024数字经济大会杭州滨江区系列活动——长三角技术转移峰会在白马湖国际会展中心举办。"
+            "峰会由杭州市科技局主办。")
+    read = _reader(text, "长三角技术转移峰会举办")
+    d = read("长三角技术转移峰会在哪里举办？", "杭州滨江区[1]")  # whose series it is, not where it is held
+    assert not d.declined and "白马湖国际会展中心" in d.text and "滨江区" not in d.text
+    assert "白马湖国际会展中心" in read("长三角技术转移峰会在哪里举办？", "白马湖国际会展中心[1]").text
+    assert read("長三角技術轉移峰會在哪裡舉辦？", "杭州濱江區[1]").text.startswith("白馬湖")  # in the question's script
+    plain = _reader("长三角技术转移峰会在杭州举办，白马湖国际会展中心和滨江区科技馆设分会场。", "峰会举办")
+    assert "滨江区科技馆" in plain("长三角技术转移峰会在哪里设分会场？", "滨江区科技馆[1]").text  # no venue in its clause
+
+
 def _follow_up(question: str, previous: str):
     hits = [_hit(HEFEI, "hef", 0, "合肥对接会举行"), _hit(NANJING, "nj", 1, "南京技术交易会开幕")]
     texts = {h.chunk.doc_id: h.chunk.title + "\n" + h.chunk.text_simplified for h in hits}
@@ -264,6 +289,16 @@ def test_real_model_reads_unseen_articles():
     b = reader.read(ev, _not_found("x"))
     assert b.found and "86" in b.text and b.citations[0].doc_id == "nj"
     assert b.text[:1].isascii() and b.text[:1].isalnum()  # answered in English, the Chinese figure beside it
+    # each prompt is evaluated from the end of the shared prefix (system prompt and examples), whatever came before
+    llm = reader.llm
+    ends = []
+    for question in ("合肥对接会签了多少个项目？", "南京技术交易会成交金额是多少？"):
+        ev, items = _evidence(question)
+        llm.chat(build_messages(ev, items), max_tokens=8)
+        llm._rewind()
+        ends.append(llm._llama.n_tokens)
+        assert list(llm._llama.input_ids[ends[-1]:ends[-1] + 2]) == llm._user_start  # then the user message
+    assert ends[0] == ends[1] > 100  # the same point for both: the shared prefix
 
 
 EXPO = ("合肥科技成果交易会在滨湖国际会展中心开幕，为期三天。本届交易会由合肥市科技局和中国科学技术大学共同主办。"
