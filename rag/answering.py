@@ -478,7 +478,8 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
     if len(run) < 2:
         return None
     jieba, pseg = jieba_modules()
-    first = next(iter(pseg.cut(simp[pos:pos + 6])), None)
+    words = list(pseg.cut(simp[pos:pos + 6]))
+    first = words[0] if words else None
     if first is None:
         return None
     if len(first.word) >= 2 and jieba.dt.FREQ.get(first.word, 0) > 50:
@@ -494,6 +495,9 @@ def _name_after(simp: str, pos: int) -> tuple[int, int] | None:
     n = 3 if len(run) >= 3 else 2
     if n == 3 and (run[2] in "的为在是和与等及、" or jieba.dt.FREQ.get(simp[pos + 2:pos + 4], 0) > 20):
         n = 2
+    elif n == 3 and first.flag in _NAME_POS and len(first.word) == 2 and len(words) > 1 and len(words[1].word) == 1 \
+            and words[1].flag.startswith("v"):
+        n = 2  # 肖亮|说: jieba reads a two-character name and a one-character verb
     return pos, pos + n
 
 

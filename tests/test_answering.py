@@ -415,6 +415,16 @@ def test_a_figure_spaced_from_its_unit_keeps_the_unit():
     assert {"1.86 亿户", "61 万户"} <= figures and "6" not in figures and "61" not in figures, figures
 
 
+def test_a_name_ends_before_the_verb_after_it():
+    """A role holder's name is 2 or 3 characters: 肖亮说 is 肖亮 and a verb, 王立军说 stays 王立军."""
+    from rag.answering import collect_sentences, extract_who
+
+    hits = _hits(("衡阳科技大会召开", "衡阳市科技局局长肖亮说，大会签约30个项目。火炬中心主任王立军说，中心将继续支持衡阳。"))
+    boss = {sp.text for s in collect_sentences(hits) for sp in extract_who(analyze("衡阳市科技局局长是谁？"), s)}
+    head = {sp.text for s in collect_sentences(hits) for sp in extract_who(analyze("火炬中心主任是谁？"), s)}
+    assert boss == {"肖亮"} and head == {"王立军"}, (boss, head)
+
+
 def test_a_place_jieba_tags_as_a_person_is_no_person():
     """jieba tags 高新区 and many county or town names (延寿县) as person names: a word ending in an area's
     character (rag/data/area_endings.txt) is no one who could answer a who-question."""
