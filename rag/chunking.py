@@ -10,7 +10,6 @@ import re
 
 from rag.records import Chunk, Document
 from rag.script import to_simplified
-from rag.tagging import encode_tags
 
 _CLOSERS = "”’」』）)】》〕］]\"'"
 _CANDIDATE = re.compile(r"[。！？；!?;…\n.]")  # cheap scan; the rules below decide which candidates end a sentence
@@ -145,7 +144,6 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
                 title=doc.title,
                 date=doc.date,
                 source=doc.source,
-                tags=encode_tags(simp),
             )
         )
     return chunks

@@ -40,6 +40,7 @@ from rag.lexical import LexicalIndex, tokenize
 from rag.records import Chunk, Document, IngestReport
 from rag.script import to_simplified
 from rag.settings import Settings
+from rag.tagging import encode_tags
 from rag.vectors import FaissVectors, MilvusVectors, VectorStore, milvus_collection_name
 
 log = logging.getLogger(__name__)
@@ -528,6 +529,8 @@ class Index:
             vecs = (embedder.encode_passages([passage_text(c) for c in new_chunks], progress=progress)
                     if new_chunks else np.zeros((0, int(embedder.dim)), np.float32))
             tokens = [tokenize(lexical_text(c)) for c in new_chunks]
+            for c in new_chunks:  # POS tags for the readers (rag.tagging): only chunks that go into the index
+                c.tags = c.tags or encode_tags(c.text_simplified)
             replaced = [d.doc_id if d.doc_id in self.documents else by_path.get(d.path) for d in todo]
             self._consistent = False  # a crash inside this block must not be saved
             self._remove_docs([r for r in replaced if r])

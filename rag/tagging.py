@@ -1,5 +1,5 @@
-"""jieba part-of-speech tags, computed once per text: at ingest for every chunk (stored in `Chunk.tags`), on demand
-(and cached) for anything else.
+"""jieba part-of-speech tags, computed once per text: when a chunk goes into the index (`rag.store.Index.add`, beside
+its embedding; stored in `Chunk.tags`), on demand (and cached) for anything else.
 
     tags = encode_tags(chunk.text_simplified)          # "2ns 1v 3n …": each word's length and tag, in order
     words = seed(chunk.text_simplified, chunk.tags)    # the chunk and its lines are now tagged, without jieba

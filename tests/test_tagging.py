@@ -1,4 +1,4 @@
-"""POS tags computed at ingest: stored compactly per chunk, and a sentence cut from them equals the sentence tagged alone."""
+"""POS tags computed when chunks go into the index: stored compactly per chunk, and a sentence cut from them equals the sentence tagged alone."""
 from __future__ import annotations
 
 from rag import tagging
@@ -53,8 +53,16 @@ def test_a_cut_inside_a_run_of_han_characters_is_not_seeded():
     assert TEXT[:cut] not in tagging._CACHE
 
 
-def test_chunks_carry_their_tags_and_retrieved_sentences_are_tagged_from_them(monkeypatch):
-    chunks = chunk_document(_doc(), size=300, overlap=60)
+def test_indexed_chunks_carry_their_tags_and_retrieved_sentences_are_tagged_from_them(monkeypatch, tmp_path):
+    from fakes import HashEmbedder
+    from rag.settings import Settings
+    from rag.store import Index
+
+    assert all(not c.tags for c in chunk_document(_doc(), size=300, overlap=60))  # chunking alone tags nothing
+    settings = Settings(index_root=tmp_path, index_name="idx", embedding_model="fake-bigram")
+    index = Index.create(settings.index_dir, settings)
+    index.add([_doc()], chunk_document(_doc(), size=300, overlap=60), HashEmbedder(), progress=False)
+    chunks = Index.open(settings.index_dir, settings).chunks  # tagged, and saved so
     assert chunks and all(tagging.decode_tags(c.text_simplified, c.tags) for c in chunks)
     for a, b in split_sentences(chunks[0].text):
         tagging._CACHE.pop(chunks[0].text_simplified[a:b], None)
